@@ -1,0 +1,3 @@
+//! Images: building root filesystems offline.
+
+pub mod busybox;

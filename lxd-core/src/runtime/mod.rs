@@ -1,0 +1,688 @@
+//! The system-container runtime: namespaces, id maps, cgroups, rootfs, seccomp, a monitor
+//! process per container, and exec.
+//!
+//! ```no_run
+//! # async fn demo() -> lxd_core::Result<()> {
+//! use lxd_core::{Instance, InstanceConfig, Runtime, RuntimeConfig};
+//! let runtime = Runtime::new(RuntimeConfig::new("/var/lib/lxd-rs"))?;
+//! let c = runtime.container("c1", "/srv/c1/rootfs", InstanceConfig::default())?;
+//! c.start().await?;
+//! let out = c.exec_output(&["hostname"]).await?;
+//! assert_eq!(out.stdout_str().trim(), "c1");
+//! c.stop().await?;
+//! # Ok(()) }
+//! ```
+
+pub mod cgroup;
+pub mod exec_client;
+pub mod idmap;
+pub(crate) mod init;
+pub mod monitor;
+pub(crate) mod rootfs;
+pub mod seccomp;
+pub mod shift;
+pub mod spec;
+pub(crate) mod sys;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use self::cgroup::{Cgroup, CgroupLayout, FreezerChoice, Version};
+use self::exec_client::ExecProcess;
+use self::idmap::{compute_idmap, Allocation, HostIdRange, IdmapSet};
+use self::monitor::protocol::{self, ExecRequest, MonitorInfo, Reply, Request};
+pub use self::spec::{ContainerSpec, IdmapMode, InstancePaths};
+use crate::config::{validate_name, InstanceConfig};
+use crate::error::{Error, Result};
+use crate::instance::{ExecCommand, ExecStdio, Instance, InstanceState, InstanceStatus};
+
+/// The environment variable that turns a re-executed program into a monitor.
+pub(crate) const REEXEC_ENV: &str = "_LXD_CORE_REEXEC";
+
+/// Settings of a [`Runtime`].
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Control sockets and pid files: `RUN_DIR/NAME/`.
+    pub run_dir: PathBuf,
+    /// Console and monitor logs: `LOG_DIR/NAME/` (LXD's `$LXD_DIR/logs/NAME`).
+    pub log_dir: PathBuf,
+    /// Name of the cgroup subtree the runtime owns in each hierarchy.
+    pub cgroup_subtree: String,
+    /// The host ids containers are mapped into.
+    pub host_ids: HostIdRange,
+    /// The program re-executed as a monitor; it must call [`crate::init_hook`] first thing.
+    pub monitor_exe: PathBuf,
+    /// Idmapped mounts (with a shift as fallback) or always shift.
+    pub idmap_mode: IdmapMode,
+    /// Which freezer to use on a hybrid host.
+    pub freezer: FreezerChoice,
+}
+
+impl RuntimeConfig {
+    /// Defaults under an LXD data directory: `DIR/run`, `DIR/logs`, subtree `lxd`, the host
+    /// id range from `/etc/subuid`, and this program as the monitor.
+    pub fn new(lxd_dir: impl AsRef<Path>) -> Self {
+        let dir = lxd_dir.as_ref();
+        RuntimeConfig {
+            run_dir: dir.join("run"),
+            log_dir: dir.join("logs"),
+            cgroup_subtree: "lxd".into(),
+            host_ids: HostIdRange::from_system(),
+            monitor_exe: PathBuf::from("/proc/self/exe"),
+            idmap_mode: IdmapMode::Auto,
+            freezer: FreezerChoice::Auto,
+        }
+    }
+}
+
+struct RuntimeInner {
+    config: RuntimeConfig,
+    layout: CgroupLayout,
+}
+
+/// Runs containers on this host; cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<RuntimeInner>,
+}
+
+impl Runtime {
+    /// Detects the cgroup layout and creates the runtime's directories.
+    pub fn new(config: RuntimeConfig) -> Result<Self> {
+        let layout = CgroupLayout::detect()?;
+        for d in [&config.run_dir, &config.log_dir] {
+            std::fs::create_dir_all(d).map_err(|e| Error::io("create directory", d, e))?;
+        }
+        Ok(Runtime {
+            inner: Arc::new(RuntimeInner { config, layout }),
+        })
+    }
+
+    /// The runtime's settings.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.inner.config
+    }
+
+    /// The host's cgroup hierarchies.
+    pub fn cgroup_layout(&self) -> &CgroupLayout {
+        &self.inner.layout
+    }
+
+    /// A handle on the container `name` with its rootfs and configuration. Nothing is started;
+    /// if the container already runs (started by this or an earlier program), the handle
+    /// reattaches to it.
+    pub fn container(
+        &self,
+        name: &str,
+        rootfs: impl Into<PathBuf>,
+        config: InstanceConfig,
+    ) -> Result<Container> {
+        validate_name(name).map_err(|reason| Error::InvalidName {
+            name: name.to_string(),
+            reason,
+        })?;
+        let paths = InstancePaths {
+            run_dir: self.inner.config.run_dir.join(name),
+            log_dir: self.inner.config.log_dir.join(name),
+        };
+        let sock = paths.socket();
+        if sock.as_os_str().len() >= 108 {
+            return Err(Error::io(
+                "control socket path too long",
+                sock,
+                std::io::Error::from_raw_os_error(libc::ENAMETOOLONG),
+            ));
+        }
+        Ok(Container {
+            inner: Arc::new(ContainerInner {
+                rt: self.clone(),
+                name: name.to_string(),
+                rootfs: rootfs.into(),
+                paths,
+                config: Mutex::new(config),
+            }),
+        })
+    }
+
+    /// Names of the containers whose monitor is alive.
+    pub fn running(&self) -> Vec<String> {
+        let Ok(dir) = std::fs::read_dir(&self.inner.config.run_dir) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = dir
+            .filter_map(|e| e.ok())
+            .filter(|e| UnixStream::connect(e.path().join("monitor.sock")).is_ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Isolated id ranges held by running containers other than `except`.
+    fn isolated_allocations(&self, except: &str) -> Vec<Allocation> {
+        let host = self.inner.config.host_ids;
+        self.running()
+            .into_iter()
+            .filter(|n| n != except)
+            .filter_map(|n| {
+                let sock = self.inner.config.run_dir.join(&n).join("monitor.sock");
+                let conn = UnixStream::connect(sock).ok()?;
+                protocol::send(&conn, &Request::Info, &[]).ok()?;
+                match protocol::recv::<Reply>(&conn).ok()?.0 {
+                    Reply::Info(info) => info.idmap.0.first().copied(),
+                    _ => None,
+                }
+            })
+            .filter(|e| e.hostid != host.base)
+            .map(|e| Allocation {
+                base: e.hostid,
+                size: e.maprange,
+            })
+            .collect()
+    }
+
+    /// The cgroup hierarchies to mount inside containers.
+    fn cgroup_mounts(&self) -> Vec<(String, String)> {
+        let layout = &self.inner.layout;
+        let unified_only = layout.hierarchies.iter().all(|h| h.version == Version::V2);
+        layout
+            .hierarchies
+            .iter()
+            .map(|h| {
+                let name = if unified_only {
+                    String::new()
+                } else {
+                    h.mount
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                };
+                let opts = match h.version {
+                    Version::V1 => h.controllers.join(","),
+                    Version::V2 => "cgroup2".to_string(),
+                };
+                (name, opts)
+            })
+            .collect()
+    }
+}
+
+struct ContainerInner {
+    rt: Runtime,
+    name: String,
+    rootfs: PathBuf,
+    paths: InstancePaths,
+    config: Mutex<InstanceConfig>,
+}
+
+/// A system container managed by a [`Runtime`]; cheap to clone.
+#[derive(Clone)]
+pub struct Container {
+    inner: Arc<ContainerInner>,
+}
+
+fn connect_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOENT) | Some(libc::ECONNREFUSED)
+    )
+}
+
+/// Whether `path` exists inside `root`, resolving symlinks as the container would.
+fn exists_in_root(root: &Path, path: &str) -> bool {
+    let Ok(dir) = File::open(root) else {
+        return false;
+    };
+    sys::openat_in_root(dir.as_raw_fd(), path).is_ok()
+}
+
+impl Container {
+    /// The instance's runtime files.
+    pub fn paths(&self) -> &InstancePaths {
+        &self.inner.paths
+    }
+
+    /// The rootfs directory.
+    pub fn rootfs(&self) -> &Path {
+        &self.inner.rootfs
+    }
+
+    /// The configuration, including the `volatile.*` keys the runtime maintains.
+    pub fn config(&self) -> InstanceConfig {
+        self.inner.config.lock().expect("config lock").clone()
+    }
+
+    /// Changes the configuration (validated); limits apply at the next start.
+    pub fn set_config(&self, config: InstanceConfig) {
+        *self.inner.config.lock().expect("config lock") = config;
+    }
+
+    fn name_err(&self, message: &'static str) -> Error {
+        Error::InvalidState {
+            name: self.inner.name.clone(),
+            message,
+        }
+    }
+
+    fn monitor_err(&self, message: impl Into<String>) -> Error {
+        Error::Monitor {
+            name: self.inner.name.clone(),
+            message: message.into(),
+        }
+    }
+
+    /// Connects to the monitor; `None` when the container is not running.
+    fn connect(&self) -> Result<Option<UnixStream>> {
+        match UnixStream::connect(self.inner.paths.socket()) {
+            Ok(c) => Ok(Some(c)),
+            Err(e) if connect_error(&e) => Ok(None),
+            Err(e) => Err(Error::io("connect", self.inner.paths.socket(), e)),
+        }
+    }
+
+    fn running_conn(&self) -> Result<UnixStream> {
+        self.connect()?
+            .ok_or_else(|| self.name_err("The instance isn't running"))
+    }
+
+    fn call(&self, conn: &UnixStream, req: &Request, timeout: Option<Duration>) -> Result<Reply> {
+        let _ = conn.set_read_timeout(timeout);
+        protocol::send(conn, req, &[]).map_err(|e| self.monitor_err(e.to_string()))?;
+        let (reply, _) =
+            protocol::recv::<Reply>(conn).map_err(|e| self.monitor_err(e.to_string()))?;
+        match reply {
+            Reply::Error { message } => Err(self.monitor_err(message)),
+            r => Ok(r),
+        }
+    }
+
+    /// The monitor's report, when running.
+    pub fn info_blocking(&self) -> Result<Option<MonitorInfo>> {
+        let Some(conn) = self.connect()? else {
+            return Ok(None);
+        };
+        match self.call(&conn, &Request::Info, Some(Duration::from_secs(10)))? {
+            Reply::Info(i) => Ok(Some(i)),
+            other => Err(self.monitor_err(format!("unexpected reply {other:?}"))),
+        }
+    }
+
+    /// Builds the spec the monitor runs.
+    fn spec(&self) -> Result<ContainerSpec> {
+        let rt = &self.inner.rt.inner;
+        let config = self.config();
+        let previous = config
+            .get("volatile.idmap.base")
+            .and_then(|b| b.parse().ok());
+        let in_use = if config.get_bool("security.idmap.isolated") {
+            self.inner.rt.isolated_allocations(&self.inner.name)
+        } else {
+            Vec::new()
+        };
+        let (idmap, _) = compute_idmap(&config, rt.config.host_ids, &in_use, previous)?;
+        let disk_idmap = match config.get("volatile.last_state.idmap") {
+            Some(v) => IdmapSet::from_json(v)?,
+            None => IdmapSet::privileged(),
+        };
+        let leaf = format!("lxc.payload.{}", self.inner.name);
+        Ok(ContainerSpec {
+            name: self.inner.name.clone(),
+            rootfs: self.inner.rootfs.clone(),
+            config,
+            idmap,
+            disk_idmap,
+            idmap_mode: rt.config.idmap_mode,
+            cgroup: Cgroup::plan(
+                &rt.layout,
+                &rt.config.cgroup_subtree,
+                &leaf,
+                rt.config.freezer,
+            ),
+            paths: self.inner.paths.clone(),
+            halt_signal: libc::SIGPWR,
+            cgroup_mounts: self.inner.rt.cgroup_mounts(),
+        })
+    }
+
+    /// [`Instance::start`], blocking.
+    pub fn start_blocking(&self) -> Result<()> {
+        if self.connect()?.is_some() {
+            return Err(self.name_err("The instance is already running"));
+        }
+        let name = &self.inner.name;
+        let root = &self.inner.rootfs;
+        let bad_root = |reason: &str| Error::InvalidRootfs {
+            name: name.clone(),
+            path: root.clone(),
+            reason: reason.to_string(),
+        };
+        if !root.is_dir() {
+            return Err(bad_root("not a directory"));
+        }
+        if !exists_in_root(root, "/sbin/init") {
+            return Err(bad_root("it has no /sbin/init"));
+        }
+        let spec = self.spec()?;
+        let paths = &self.inner.paths;
+        for d in [&paths.run_dir, &paths.log_dir] {
+            std::fs::create_dir_all(d).map_err(|e| Error::io("create directory", d, e))?;
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(paths.monitor_log())
+            .map_err(|e| Error::io("open monitor log", paths.monitor_log(), e))?;
+        let exe = &self.inner.rt.inner.config.monitor_exe;
+        let mut child = Command::new(exe)
+            .arg0(format!("[lxd monitor] {name}"))
+            .env(REEXEC_ENV, "monitor")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| Error::io("spawn monitor", exe, e))?;
+        let body = serde_json::to_vec(&spec).expect("specs serialize");
+        let mut stdin = child.stdin.take().expect("piped");
+        let wrote = stdin.write_all(&body);
+        drop(stdin);
+        let mut out = Vec::new();
+        let read = child.stdout.take().expect("piped").read_to_end(&mut out);
+        let _ = child.wait();
+        if let Err(e) = wrote.and(read.map(drop)) {
+            return Err(Error::Start {
+                name: name.clone(),
+                message: format!("talking to the monitor: {e}"),
+            });
+        }
+        let reply: Reply = serde_json::from_slice(&out).map_err(|_| Error::Start {
+            name: name.clone(),
+            message: format!(
+                "the monitor did not report (does the program call lxd_core::init_hook()? see {})",
+                paths.monitor_log().display()
+            ),
+        })?;
+        match reply {
+            Reply::Started { last_state_idmap } => {
+                let mut cfg = self.inner.config.lock().expect("config lock");
+                let mut map = cfg.as_map().clone();
+                map.insert("volatile.idmap.current".into(), spec.idmap.to_json());
+                let base = spec
+                    .idmap
+                    .0
+                    .first()
+                    .filter(|_| cfg.get_bool("security.idmap.isolated"))
+                    .map_or(0, |e| e.hostid);
+                map.insert("volatile.idmap.base".into(), base.to_string());
+                if let Some(v) = last_state_idmap {
+                    map.insert("volatile.last_state.idmap".into(), v);
+                }
+                *cfg = InstanceConfig::new(map)?;
+                Ok(())
+            }
+            Reply::Error { message } => Err(Error::Start {
+                name: name.clone(),
+                message,
+            }),
+            other => Err(self.monitor_err(format!("unexpected reply {other:?}"))),
+        }
+    }
+
+    fn stop_request(&self, req: Request, timeout: Option<Duration>) -> Result<bool> {
+        let conn = self.running_conn()?;
+        match self.call(&conn, &req, timeout)? {
+            Reply::Stopped { killed } => Ok(killed),
+            other => Err(self.monitor_err(format!("unexpected reply {other:?}"))),
+        }
+    }
+
+    /// [`Instance::stop`], blocking.
+    pub fn stop_blocking(&self) -> Result<()> {
+        self.stop_request(Request::Stop, Some(Duration::from_secs(30)))
+            .map(drop)
+    }
+
+    /// [`Instance::shutdown`], blocking.
+    pub fn shutdown_blocking(&self, timeout: Duration) -> Result<bool> {
+        let req = Request::Shutdown {
+            timeout_ms: timeout.as_millis() as u64,
+        };
+        self.stop_request(req, Some(timeout + Duration::from_secs(30)))
+    }
+
+    fn simple(&self, req: Request) -> Result<()> {
+        let conn = self.running_conn()?;
+        self.call(&conn, &req, Some(Duration::from_secs(30)))
+            .map(drop)
+    }
+
+    /// [`Instance::freeze`], blocking.
+    pub fn freeze_blocking(&self) -> Result<()> {
+        self.simple(Request::Freeze)
+    }
+
+    /// [`Instance::unfreeze`], blocking.
+    pub fn unfreeze_blocking(&self) -> Result<()> {
+        self.simple(Request::Unfreeze)
+    }
+
+    /// [`Instance::state`], blocking.
+    pub fn state_blocking(&self) -> Result<InstanceState> {
+        match self.info_blocking()? {
+            Some(i) => Ok(InstanceState {
+                status: if i.frozen {
+                    InstanceStatus::Frozen
+                } else {
+                    InstanceStatus::Running
+                },
+                pid: Some(i.init_pid),
+                processes: i.processes,
+                memory_usage: i.memory_usage,
+                cpu_usage_ns: i.cpu_usage_ns,
+                started_at: Some(i.started_at),
+            }),
+            None => {
+                // A pid file without a monitor: is init still there?
+                let pids = std::fs::read_to_string(self.inner.paths.pid_file()).ok();
+                let init = pids
+                    .as_deref()
+                    .and_then(|s| s.split_whitespace().nth(1))
+                    .and_then(|p| p.parse::<i32>().ok());
+                if let Some(pid) = init.filter(|p| Path::new(&format!("/proc/{p}")).exists()) {
+                    let mut s = InstanceState::stopped();
+                    s.status = InstanceStatus::Error;
+                    s.pid = Some(pid);
+                    return Ok(s);
+                }
+                Ok(InstanceState::stopped())
+            }
+        }
+    }
+
+    /// The default environment of exec, as LXD builds it.
+    fn exec_env(&self, cmd: &ExecCommand) -> Vec<(String, String)> {
+        let mut env: BTreeMap<String, String> = BTreeMap::new();
+        env.insert(
+            "PATH".into(),
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        );
+        env.insert("LANG".into(), "C.UTF-8".into());
+        if cmd.uid == 0 {
+            env.insert("HOME".into(), "/root".into());
+            env.insert("USER".into(), "root".into());
+        }
+        env.extend(self.config().environment());
+        env.extend(cmd.env.clone());
+        env.into_iter().collect()
+    }
+
+    /// [`Instance::exec`], blocking.
+    pub fn exec_blocking(&self, cmd: ExecCommand) -> Result<ExecProcess> {
+        let name = self.inner.name.clone();
+        if cmd.argv.is_empty() {
+            return Err(Error::Exec {
+                name,
+                message: "empty command".into(),
+            });
+        }
+        let conn = self.running_conn()?;
+        let env = self.exec_env(&cmd);
+        let cwd = cmd.cwd.clone().unwrap_or_else(|| {
+            let home = env
+                .iter()
+                .find(|(k, _)| k == "HOME")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| "/".into());
+            if exists_in_root(&self.inner.rootfs, &home) {
+                home
+            } else {
+                "/".into()
+            }
+        });
+        // Our ends of the pipes, and the descriptors that go to the monitor.
+        let mut ours: [Option<File>; 3] = [None, None, None];
+        let mut theirs: Vec<OwnedFd> = Vec::new();
+        let mut present = [false; 3];
+        let pty = cmd.pty;
+        for (i, s) in [cmd.stdin, cmd.stdout, cmd.stderr].into_iter().enumerate() {
+            if pty.is_some() {
+                break;
+            }
+            match s {
+                ExecStdio::Null => {}
+                ExecStdio::Fd(fd) => {
+                    present[i] = true;
+                    theirs.push(fd);
+                }
+                ExecStdio::Piped => {
+                    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| {
+                        Error::Exec {
+                            name: name.clone(),
+                            message: format!("pipe: {e}"),
+                        }
+                    })?;
+                    let (mine, other) = if i == 0 { (w, r) } else { (r, w) };
+                    ours[i] = Some(File::from(mine));
+                    present[i] = true;
+                    theirs.push(other);
+                }
+            }
+        }
+        let req = ExecRequest {
+            argv: cmd.argv,
+            env,
+            cwd,
+            uid: cmd.uid,
+            gid: cmd.gid,
+            pty,
+            stdio: present,
+        };
+        let fds: Vec<RawFd> = theirs.iter().map(|f| f.as_raw_fd()).collect();
+        protocol::send(&conn, &Request::Exec(req), &fds)
+            .map_err(|e| self.monitor_err(e.to_string()))?;
+        drop(theirs);
+        let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+        let (reply, mut got) =
+            protocol::recv::<Reply>(&conn).map_err(|e| self.monitor_err(e.to_string()))?;
+        match reply {
+            Reply::ExecStarted { pid } => Ok(ExecProcess::new(name, pid, conn, ours, got.pop())),
+            Reply::Error { message } => Err(Error::Exec { name, message }),
+            other => Err(self.monitor_err(format!("unexpected reply {other:?}"))),
+        }
+    }
+
+    /// [`Instance::console_log`], blocking.
+    pub fn console_log_blocking(&self) -> Result<Vec<u8>> {
+        let p = self.inner.paths.console_log();
+        match std::fs::read(&p) {
+            Ok(b) => Ok(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(Error::io("read console log", p, e)),
+        }
+    }
+
+    /// Removes the runtime files of a stopped container (its rootfs belongs to storage).
+    pub fn delete_blocking(&self) -> Result<()> {
+        if self.connect()?.is_some() {
+            return Err(self.name_err("The instance is running, stop it first"));
+        }
+        let state = self.state_blocking()?;
+        if state.status == InstanceStatus::Error {
+            return Err(self.name_err("The instance still has processes but no monitor"));
+        }
+        for d in [&self.inner.paths.run_dir, &self.inner.paths.log_dir] {
+            match std::fs::remove_dir_all(d) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("remove", d, e)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(Container) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || f(me))
+            .await
+            .map_err(|e| Error::Monitor {
+                name: self.inner.name.clone(),
+                message: format!("task failed: {e}"),
+            })?
+    }
+
+    /// Removes the runtime files of a stopped container.
+    pub async fn delete(&self) -> Result<()> {
+        self.blocking(|c| c.delete_blocking()).await
+    }
+}
+
+#[async_trait]
+impl Instance for Container {
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    async fn start(&self) -> Result<()> {
+        self.blocking(|c| c.start_blocking()).await
+    }
+
+    async fn stop(&self) -> Result<()> {
+        self.blocking(|c| c.stop_blocking()).await
+    }
+
+    async fn shutdown(&self, timeout: Duration) -> Result<bool> {
+        self.blocking(move |c| c.shutdown_blocking(timeout)).await
+    }
+
+    async fn freeze(&self) -> Result<()> {
+        self.blocking(|c| c.freeze_blocking()).await
+    }
+
+    async fn unfreeze(&self) -> Result<()> {
+        self.blocking(|c| c.unfreeze_blocking()).await
+    }
+
+    async fn state(&self) -> Result<InstanceState> {
+        self.blocking(|c| c.state_blocking()).await
+    }
+
+    async fn exec(&self, cmd: ExecCommand) -> Result<ExecProcess> {
+        self.blocking(move |c| c.exec_blocking(cmd)).await
+    }
+
+    async fn console_log(&self) -> Result<Vec<u8>> {
+        self.blocking(|c| c.console_log_blocking()).await
+    }
+}

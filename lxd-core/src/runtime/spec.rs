@@ -1,0 +1,74 @@
+//! Everything a monitor needs to run one container, computed by the runtime in the embedding
+//! program and handed to the monitor when it is spawned.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::InstanceConfig;
+use crate::runtime::cgroup::Cgroup;
+use crate::runtime::idmap::IdmapSet;
+
+/// How an unprivileged rootfs is presented to the container's id map.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IdmapMode {
+    /// An idmapped mount where the kernel and filesystem support it, else a one-time shift.
+    #[default]
+    Auto,
+    /// Always shift ownership on disk (recorded in `volatile.last_state.idmap`).
+    Shift,
+}
+
+/// The files of one instance's runtime.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstancePaths {
+    /// Directory of the control socket and pid file.
+    pub run_dir: PathBuf,
+    /// Directory of `console.log` and `monitor.log`.
+    pub log_dir: PathBuf,
+}
+
+impl InstancePaths {
+    /// The monitor's control socket.
+    pub fn socket(&self) -> PathBuf {
+        self.run_dir.join("monitor.sock")
+    }
+    /// The monitor's pid file (monitor pid and init pid).
+    pub fn pid_file(&self) -> PathBuf {
+        self.run_dir.join("monitor.pid")
+    }
+    /// The console log.
+    pub fn console_log(&self) -> PathBuf {
+        self.log_dir.join("console.log")
+    }
+    /// The monitor's own log.
+    pub fn monitor_log(&self) -> PathBuf {
+        self.log_dir.join("monitor.log")
+    }
+}
+
+/// A container to run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerSpec {
+    /// Instance name, also the hostname.
+    pub name: String,
+    /// The root filesystem directory.
+    pub rootfs: PathBuf,
+    /// Validated configuration.
+    pub config: InstanceConfig,
+    /// The id map (empty when privileged).
+    pub idmap: IdmapSet,
+    /// The map the rootfs is shifted to on disk (`volatile.last_state.idmap`), if any.
+    pub disk_idmap: IdmapSet,
+    /// Idmapped mount or shift.
+    pub idmap_mode: IdmapMode,
+    /// The instance's cgroup, planned.
+    pub cgroup: Cgroup,
+    /// Runtime files.
+    pub paths: InstancePaths,
+    /// The signal that asks init to halt.
+    pub halt_signal: i32,
+    /// The cgroup hierarchies to mount inside the container: (directory name under
+    /// `/sys/fs/cgroup`, mount options); an empty name means cgroup2 at `/sys/fs/cgroup` itself.
+    pub cgroup_mounts: Vec<(String, String)>,
+}

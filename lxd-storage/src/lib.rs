@@ -1,0 +1,5 @@
+//! Storage drivers for the Rust LXD: `dir`, `btrfs`, `zfs` and `lvm`, each a thin
+//! implementation of `lxd_core::StorageDriver` that manages volumes and declares its
+//! capabilities, with the pool layer in lxd-core owning records and rollback.
+//!
+//! The drivers arrive with the storage issue; this crate holds only its description until then.
