@@ -24,6 +24,8 @@ pub struct ExecProcess {
     pub stderr: Option<File>,
     /// The terminal's master side, for a pty exec: read output from it, write input to it.
     pub pty: Option<File>,
+    /// A second handle on the master, kept for resizing when `pty` is taken.
+    pty_ctl: Option<OwnedFd>,
 }
 
 impl ExecProcess {
@@ -35,6 +37,7 @@ impl ExecProcess {
         pty: Option<OwnedFd>,
     ) -> Self {
         let [stdin, stdout, stderr] = pipes;
+        let pty_ctl = pty.as_ref().and_then(|p| p.try_clone().ok());
         ExecProcess {
             name,
             pid,
@@ -43,6 +46,7 @@ impl ExecProcess {
             stdout,
             stderr,
             pty: pty.map(File::from),
+            pty_ctl,
         }
     }
 
@@ -67,7 +71,7 @@ impl ExecProcess {
     /// Resizes the command's terminal (pty exec only); the kernel sends it `SIGWINCH`.
     pub fn resize(&self, cols: u16, rows: u16) -> Result<()> {
         let pty = self
-            .pty
+            .pty_ctl
             .as_ref()
             .ok_or_else(|| self.err("resize: the command has no terminal"))?;
         let ws = libc::winsize {

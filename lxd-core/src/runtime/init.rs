@@ -135,7 +135,7 @@ fn setup(ctx: &InitContext<'_>) -> Result<std::convert::Infallible, String> {
     rootfs::setup(root, &view).map_err(|e| e.0)?;
     step("sethostname", sethostname(&spec.name))?;
     rootfs::pivot(root).map_err(|e| e.0)?;
-    apply_rlimits(spec)?;
+    apply_rlimits(&spec.config)?;
     apply_sysctls(spec)?;
 
     // The console becomes init's controlling terminal and stdio.
@@ -162,15 +162,16 @@ fn setup(ctx: &InitContext<'_>) -> Result<std::convert::Infallible, String> {
             env.push(kv);
         }
     }
-    let err = execve(&init, &[init.clone()], &env).unwrap_err();
+    let err = execve(&init, std::slice::from_ref(&init), &env).unwrap_err();
     Err(match err {
         nix::errno::Errno::ENOENT => "the rootfs has no /sbin/init".to_string(),
         e => format!("exec /sbin/init: {e}"),
     })
 }
 
-fn apply_rlimits(spec: &ContainerSpec) -> Result<(), String> {
-    for (key, value) in spec.config.as_map() {
+/// Applies `limits.kernel.*` to the calling process.
+pub(crate) fn apply_rlimits(config: &crate::config::InstanceConfig) -> Result<(), String> {
+    for (key, value) in config.as_map() {
         let Some(name) = key.strip_prefix("limits.kernel.") else {
             continue;
         };

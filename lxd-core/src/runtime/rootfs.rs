@@ -92,7 +92,7 @@ fn ensure_file(path: &Path) -> R<()> {
         Err(_) => fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0)
+            .mode(0o000)
             .open(path)
             .map(drop)
             .map_err(|e| SetupError::new("create", path, e)),

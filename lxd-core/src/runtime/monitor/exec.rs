@@ -4,7 +4,7 @@
 
 use std::ffi::CString;
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
@@ -14,8 +14,9 @@ use nix::sched::{setns, CloneFlags};
 use nix::sys::stat::Mode;
 use nix::unistd::{dup2, execve, fork, setresgid, setresuid, setsid, ForkResult, Gid, Pid, Uid};
 
+use crate::config::InstanceConfig;
 use crate::runtime::cgroup::Cgroup;
-use crate::runtime::init::drop_caps;
+use crate::runtime::init::{apply_rlimits, drop_caps};
 use crate::runtime::monitor::protocol::ExecRequest;
 use crate::runtime::sys;
 
@@ -56,14 +57,14 @@ pub fn spawn(
     ns: &Namespaces,
     cgroup: &Cgroup,
     seccomp: &ScmpFilterContext,
-    privileged: bool,
+    config: &InstanceConfig,
 ) -> Result<(Pid, Option<OwnedFd>), String> {
     let (parent_sock, child_sock) = UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;
     // SAFETY: the monitor is single-threaded, so the child is a faithful copy.
     match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
         ForkResult::Child => {
             drop(parent_sock);
-            let err = match child(req, stdio, ns, cgroup, seccomp, privileged, &child_sock) {
+            let err = match child(req, stdio, ns, cgroup, seccomp, config, &child_sock) {
                 Ok(never) => match never {},
                 Err(e) => e,
             };
@@ -119,9 +120,11 @@ fn child(
     ns: &Namespaces,
     cgroup: &Cgroup,
     seccomp: &ScmpFilterContext,
-    privileged: bool,
+    config: &InstanceConfig,
     sync: &UnixStream,
 ) -> Result<std::convert::Infallible, ChildErr> {
+    let privileged = config.privileged();
+    crate::runtime::monitor::reset_signals();
     for dir in &cgroup.dirs {
         std::fs::write(dir.path.join("cgroup.procs"), "0").map_err(|e| {
             (
@@ -140,6 +143,7 @@ fn child(
         setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
             .map_err(|e| fail("setresuid", e))?;
     }
+    apply_rlimits(config).map_err(|e| (e, nix::errno::Errno::EPERM))?;
     drop_caps(privileged).map_err(|e| (e, nix::errno::Errno::EPERM))?;
     seccomp.load().map_err(|e| {
         (
@@ -293,6 +297,3 @@ pub fn signal(pid: Pid, sig: i32) -> Result<(), String> {
     let sig = nix::sys::signal::Signal::try_from(sig).map_err(|e| e.to_string())?;
     nix::sys::signal::kill(pid, sig).map_err(|e| e.to_string())
 }
-
-/// Keeps a borrowed descriptor type in scope for callers that pass stdio by reference.
-pub type Fd<'a> = BorrowedFd<'a>;

@@ -180,6 +180,8 @@ struct ExecProc {
 
 struct Monitor {
     spec: ContainerSpec,
+    /// The monitor's own pid namespace, to create the next container's from after a reboot.
+    own_pidns: File,
     listener: UnixListener,
     sigfd: SignalFd,
     seccomp: ScmpFilterContext,
@@ -326,8 +328,11 @@ impl Monitor {
         let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
             .map_err(|e| format!("signalfd: {e}"))?;
         let seccomp = build_filter(&spec.config).map_err(|e| e.to_string())?;
+        let own_pidns =
+            File::open("/proc/self/ns/pid").map_err(|e| format!("open pid namespace: {e}"))?;
         let mut m = Monitor {
             spec,
+            own_pidns,
             listener,
             sigfd,
             seccomp,
@@ -641,6 +646,10 @@ impl Monitor {
         }
         self.console = None;
         self.ns = Namespaces { fds: Vec::new() };
+        // New namespaces must not be created under the dead container's pid namespace.
+        if let Err(e) = setns(self.own_pidns.as_fd(), CloneFlags::CLONE_NEWPID) {
+            log!("setns back to own pid namespace: {e}");
+        }
     }
 
     fn finish(&mut self) {
@@ -720,14 +729,13 @@ impl Monitor {
                 if self.spec.cgroup.is_frozen().unwrap_or(false) {
                     return err(&conn, "The instance is frozen".into());
                 }
-                let privileged = self.spec.idmap.is_empty();
                 match exec::spawn(
                     &req,
                     fds,
                     &self.ns,
                     &self.spec.cgroup,
                     &self.seccomp,
-                    privileged,
+                    &self.spec.config,
                 ) {
                     Ok((pid, master)) => {
                         let fds: Vec<i32> = master.iter().map(|m| m.as_raw_fd()).collect();
