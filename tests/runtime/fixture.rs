@@ -127,3 +127,21 @@ pub fn host_mounts_with(needle: &str) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// Runs a shell script in the container and collects its output.
+pub fn sh(c: &Container, script: &str) -> anyhow::Result<lxd_core::ExecOutput> {
+    use lxd_core::Instance;
+    Ok(crate::block(c.exec_output(&["sh", "-c", script]))?)
+}
+
+/// The bounding capability set of a process inside the container (`self` or a pid).
+pub fn cap_bounding(c: &Container, pid: &str) -> anyhow::Result<u64> {
+    let out = sh(c, &format!("grep CapBnd /proc/{pid}/status"))?;
+    let hex = out
+        .stdout_str()
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("")
+        .to_string();
+    Ok(u64::from_str_radix(&hex, 16)?)
+}

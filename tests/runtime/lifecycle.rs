@@ -8,12 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context};
 use lxd_core::{Error, ExecCommand, ExecStdio, Instance, InstanceConfig, InstanceStatus, Runtime};
 
-use crate::fixture::{host_mounts_with, runtime_config, Env};
+use crate::fixture::{host_mounts_with, runtime_config, sh, Env};
 use crate::{block, TestResult};
-
-fn sh(c: &lxd_core::Container, script: &str) -> anyhow::Result<lxd_core::ExecOutput> {
-    Ok(block(c.exec_output(&["sh", "-c", script]))?)
-}
 
 pub fn pid1_is_init_and_hostname_is_name() -> TestResult {
     let mut env = Env::new("pid1");

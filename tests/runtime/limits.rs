@@ -5,12 +5,8 @@ use std::time::Duration;
 use anyhow::{ensure, Context};
 use lxd_core::{Instance, InstanceStatus};
 
-use crate::fixture::Env;
+use crate::fixture::{sh, Env};
 use crate::{block, TestResult};
-
-fn sh(c: &lxd_core::Container, script: &str) -> anyhow::Result<lxd_core::ExecOutput> {
-    Ok(block(c.exec_output(&["sh", "-c", script]))?)
-}
 
 pub fn memory_limit_ooms_inside_only() -> TestResult {
     let mut env = Env::new("memory");

@@ -5,12 +5,8 @@ use std::os::unix::fs::MetadataExt;
 use anyhow::{ensure, Context};
 use lxd_core::Instance;
 
-use crate::fixture::{host_uids, Env};
+use crate::fixture::{cap_bounding, host_uids, sh, Env};
 use crate::{block, TestResult};
-
-fn sh(c: &lxd_core::Container, script: &str) -> anyhow::Result<lxd_core::ExecOutput> {
-    Ok(block(c.exec_output(&["sh", "-c", script]))?)
-}
 
 pub fn unprivileged_root_is_host_range() -> TestResult {
     let mut env = Env::new("unpriv");
@@ -73,14 +69,7 @@ pub fn privileged_maps_nothing_and_proc_sys_ro() -> TestResult {
     let out = sh(&c, "grep ' /sys ' /proc/mounts")?;
     ensure!(out.stdout_str().contains(" ro,"), "{:?}", out.stdout_str());
     // Capabilities LXD drops for privileged containers.
-    let out = sh(&c, "grep CapBnd /proc/self/status")?;
-    let bnd = u64::from_str_radix(
-        out.stdout_str()
-            .split_whitespace()
-            .nth(1)
-            .context("CapBnd")?,
-        16,
-    )?;
+    let bnd = cap_bounding(&c, "self")?;
     for (bit, name) in [
         (25, "sys_time"),
         (16, "sys_module"),
@@ -196,14 +185,7 @@ pub fn capabilities_dropped() -> TestResult {
     let c = env.container("caps-test", &[]);
     block(c.start())?;
     for pid in ["1", "self"] {
-        let out = sh(&c, &format!("grep CapBnd /proc/{pid}/status"))?;
-        let bnd = u64::from_str_radix(
-            out.stdout_str()
-                .split_whitespace()
-                .nth(1)
-                .context("CapBnd")?,
-            16,
-        )?;
+        let bnd = cap_bounding(&c, pid)?;
         for (bit, name) in [
             (25, "sys_time"),
             (16, "sys_module"),
