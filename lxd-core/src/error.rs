@@ -4,8 +4,10 @@
 use std::path::PathBuf;
 
 use crate::config::ConfigError;
+use crate::image::ImageError;
 use crate::runtime::cgroup::CgroupError;
 use crate::runtime::idmap::IdmapError;
+use crate::store::StoreError;
 
 /// Every error lxd-core returns.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +96,32 @@ pub enum Error {
     /// The seccomp filter could not be built.
     #[error("seccomp: {0}")]
     Seccomp(String),
+
+    /// The state store failed or refused a change.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+
+    /// An image could not be read, unpacked or built.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+
+    /// A storage driver failed.
+    #[error("storage driver {driver}: {source}")]
+    Storage {
+        /// The driver's name.
+        driver: &'static str,
+        /// The driver's error, which names the pool, volume or path.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// The request is not valid (bad argument, unknown device type, ...).
+    #[error("{0}")]
+    Invalid(String),
+
+    /// The object is in use and cannot be changed that way.
+    #[error("{0}")]
+    InUse(String),
 }
 
 impl Error {

@@ -24,6 +24,7 @@ pub mod error;
 pub mod image;
 pub mod instance;
 pub mod network;
+pub mod revert;
 pub mod runtime;
 pub mod storage;
 pub mod store;
@@ -36,7 +37,7 @@ pub use instance::{
 pub use network::NetworkDriver;
 pub use runtime::exec_client::ExecProcess;
 pub use runtime::{Container, Runtime, RuntimeConfig};
-pub use storage::StorageDriver;
+pub use storage::{PoolInfo, StorageCapabilities, StorageDriver, VolumeInfo};
 pub use store::ClusterStore;
 
 /// Turns this process into a container monitor when the runtime re-executed it as one, and

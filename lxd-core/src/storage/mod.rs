@@ -1,0 +1,193 @@
+//! Storage, in two levels as in LXD: thin drivers behind [`StorageDriver`] that only manage
+//! volumes and declare what they can do, and the pool layer ([`pool::Pool`]) that owns the
+//! records in the [`crate::ClusterStore`], reference-counts mounts and undoes failed steps.
+//!
+//! On-disk layout (LXD's): a pool is mounted at `$LXD_DIR/storage-pools/NAME`; its volumes live
+//! in `containers/`, `images/`, `custom/`, `virtual-machines/` there and their snapshots in
+//! `containers-snapshots/NAME/SNAP` (and `custom-snapshots/...`).
+
+use std::path::{Path, PathBuf};
+
+use crate::error::Result;
+use crate::store::{ConfigMap, VolumeType};
+
+/// What a driver can do, so the pool layer picks the fast path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StorageCapabilities {
+    /// Images are unpacked once into an image volume and instances are made from it with
+    /// [`StorageDriver::create_volume_from_image`] (a snapshot or clone) rather than a copy.
+    pub optimized_images: bool,
+    /// Snapshots share data with their volume (copy-on-write).
+    pub cow_snapshots: bool,
+    /// Copies share data with their source (copy-on-write).
+    pub cow_copies: bool,
+    /// `size` can be enforced.
+    pub quotas: bool,
+    /// Volumes are block devices that need mounting.
+    pub block_backed: bool,
+}
+
+/// A pool as a driver sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolInfo {
+    /// Pool name.
+    pub name: String,
+    /// Pool configuration (`source`, `size`, driver keys).
+    pub config: ConfigMap,
+    /// Where the pool is mounted: `$LXD_DIR/storage-pools/NAME`.
+    pub mount_path: PathBuf,
+    /// The data directory (`$LXD_DIR`), for loop files under `disks/`.
+    pub lxd_dir: PathBuf,
+}
+
+impl PoolInfo {
+    /// The pool's description for a data directory.
+    pub fn new(name: &str, config: ConfigMap, lxd_dir: &Path) -> Self {
+        PoolInfo {
+            name: name.to_string(),
+            config,
+            mount_path: lxd_dir.join("storage-pools").join(name),
+            lxd_dir: lxd_dir.to_path_buf(),
+        }
+    }
+
+    /// LXD's loop file for a pool that makes its own: `$LXD_DIR/disks/NAME.img`.
+    pub fn loop_file(&self) -> PathBuf {
+        self.lxd_dir
+            .join("disks")
+            .join(format!("{}.img", self.name))
+    }
+}
+
+/// A volume as a driver sees it. Volume names are unique per type within a pool; a project
+/// other than `default` prefixes the name as `PROJECT_NAME`, as LXD does on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeInfo {
+    /// Type.
+    pub volume_type: VolumeType,
+    /// On-disk name.
+    pub name: String,
+    /// Configuration (`size`, ...).
+    pub config: ConfigMap,
+}
+
+impl VolumeInfo {
+    /// A volume of a type and on-disk name with no configuration.
+    pub fn new(volume_type: VolumeType, name: &str) -> Self {
+        VolumeInfo {
+            volume_type,
+            name: name.to_string(),
+            config: ConfigMap::new(),
+        }
+    }
+
+    /// Where the volume's files are when mounted (LXD's layout).
+    pub fn path(&self, pool: &PoolInfo) -> PathBuf {
+        pool.mount_path
+            .join(self.volume_type.dir_name())
+            .join(&self.name)
+    }
+
+    /// The directory holding this volume's snapshots.
+    pub fn snapshots_dir(&self, pool: &PoolInfo) -> PathBuf {
+        pool.mount_path
+            .join(format!("{}-snapshots", self.volume_type.dir_name()))
+            .join(&self.name)
+    }
+
+    /// Where a snapshot's files are.
+    pub fn snapshot_path(&self, pool: &PoolInfo, snapshot: &str) -> PathBuf {
+        self.snapshots_dir(pool).join(snapshot)
+    }
+}
+
+/// A storage driver. Drivers manage volumes only: no records, no rollback of earlier steps
+/// (the pool layer does that), no reference counting. Each call either succeeds or leaves
+/// nothing half-made of its own step.
+pub trait StorageDriver: Send + Sync {
+    /// LXD's name of the driver (`dir`, `btrfs`, `zfs`, `lvm`).
+    fn name(&self) -> &'static str;
+
+    /// What the driver can do.
+    fn capabilities(&self) -> StorageCapabilities;
+
+    /// Checks pool configuration keys and values.
+    fn validate_pool(&self, config: &ConfigMap) -> Result<()>;
+
+    /// Creates the pool (its backing store, and mounts it); returns the configuration with
+    /// the defaults it chose filled in (e.g. `source`, `size`).
+    fn create_pool(&self, pool: &PoolInfo) -> Result<ConfigMap>;
+
+    /// Destroys an empty pool and what the driver made for it (loop file, mount).
+    fn delete_pool(&self, pool: &PoolInfo) -> Result<()>;
+
+    /// Makes the pool available at its mount path (idempotent).
+    fn mount_pool(&self, pool: &PoolInfo) -> Result<()>;
+
+    /// Releases the pool's mount (idempotent).
+    fn unmount_pool(&self, pool: &PoolInfo) -> Result<()>;
+
+    /// Checks volume configuration keys and values (`size`, ...).
+    fn validate_volume(&self, config: &ConfigMap) -> Result<()>;
+
+    /// Creates an empty volume.
+    fn create_volume(&self, pool: &PoolInfo, vol: &VolumeInfo) -> Result<()>;
+
+    /// Makes an image volume read-only once it has been filled (drivers that can).
+    fn seal_image_volume(&self, pool: &PoolInfo, vol: &VolumeInfo) -> Result<()>;
+
+    /// Creates `vol` from the filled image volume `image` (a snapshot or clone where the
+    /// driver has optimized images, else a copy).
+    fn create_volume_from_image(
+        &self,
+        pool: &PoolInfo,
+        vol: &VolumeInfo,
+        image: &VolumeInfo,
+    ) -> Result<()>;
+
+    /// Creates `vol` as a copy of `src`, and copies of `src`'s snapshots named in `snapshots`
+    /// (oldest first) as snapshots of `vol`. The copy is independent of the source afterwards.
+    fn create_volume_from_copy(
+        &self,
+        pool: &PoolInfo,
+        vol: &VolumeInfo,
+        src: &VolumeInfo,
+        snapshots: &[String],
+    ) -> Result<()>;
+
+    /// Deletes a volume that has no snapshots left.
+    fn delete_volume(&self, pool: &PoolInfo, vol: &VolumeInfo) -> Result<()>;
+
+    /// Renames a volume and its snapshots.
+    fn rename_volume(&self, pool: &PoolInfo, vol: &VolumeInfo, new_name: &str) -> Result<()>;
+
+    /// Takes a snapshot.
+    fn create_snapshot(&self, pool: &PoolInfo, vol: &VolumeInfo, snapshot: &str) -> Result<()>;
+
+    /// Deletes a snapshot.
+    fn delete_snapshot(&self, pool: &PoolInfo, vol: &VolumeInfo, snapshot: &str) -> Result<()>;
+
+    /// Renames a snapshot.
+    fn rename_snapshot(
+        &self,
+        pool: &PoolInfo,
+        vol: &VolumeInfo,
+        snapshot: &str,
+        new_name: &str,
+    ) -> Result<()>;
+
+    /// Puts the volume back to the snapshot's content (the volume must not be in use).
+    fn restore_snapshot(&self, pool: &PoolInfo, vol: &VolumeInfo, snapshot: &str) -> Result<()>;
+
+    /// Sets (`Some`) or removes (`None`) the volume's size limit.
+    fn set_quota(&self, pool: &PoolInfo, vol: &VolumeInfo, size: Option<u64>) -> Result<()>;
+
+    /// Bytes used by the volume.
+    fn usage(&self, pool: &PoolInfo, vol: &VolumeInfo) -> Result<u64>;
+
+    /// Makes the volume's files available and returns their directory.
+    fn mount_volume(&self, pool: &PoolInfo, vol: &VolumeInfo) -> Result<PathBuf>;
+
+    /// Releases a volume mount.
+    fn unmount_volume(&self, pool: &PoolInfo, vol: &VolumeInfo) -> Result<()>;
+}
