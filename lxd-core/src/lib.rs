@@ -23,6 +23,7 @@ pub mod config;
 pub mod error;
 pub mod image;
 pub mod instance;
+pub mod lxd;
 pub mod network;
 pub mod revert;
 pub mod runtime;
@@ -34,6 +35,7 @@ pub use error::{Error, Result};
 pub use instance::{
     ExecCommand, ExecOutput, ExecStdio, Instance, InstanceState, InstanceStatus, WindowSize,
 };
+pub use lxd::{CreateInstance, InstanceSource, Lxd, LxdConfig};
 pub use network::NetworkDriver;
 pub use runtime::exec_client::ExecProcess;
 pub use runtime::{Container, Runtime, RuntimeConfig};

@@ -133,7 +133,7 @@ fn setup(ctx: &InitContext<'_>) -> Result<std::convert::Infallible, String> {
         cgroup_mounts: &spec.cgroup_mounts,
     };
     rootfs::setup(root, &view).map_err(|e| e.0)?;
-    step("sethostname", sethostname(&spec.name))?;
+    step("sethostname", sethostname(&spec.hostname))?;
     rootfs::pivot(root).map_err(|e| e.0)?;
     apply_rlimits(&spec.config)?;
     apply_sysctls(spec)?;

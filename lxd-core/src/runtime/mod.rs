@@ -127,10 +127,36 @@ impl Runtime {
         rootfs: impl Into<PathBuf>,
         config: InstanceConfig,
     ) -> Result<Container> {
+        self.container_with_id(name, name, rootfs, config)
+    }
+
+    /// Like [`Runtime::container`] with a runtime id that differs from the hostname, as for
+    /// instances of a project other than `default` (`PROJECT_NAME`, LXD's on-disk name).
+    pub fn container_with_id(
+        &self,
+        id: &str,
+        name: &str,
+        rootfs: impl Into<PathBuf>,
+        config: InstanceConfig,
+    ) -> Result<Container> {
         validate_name(name).map_err(|reason| Error::InvalidName {
             name: name.to_string(),
             reason,
         })?;
+        if id.is_empty()
+            || id.len() > 128
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(Error::InvalidName {
+                name: id.to_string(),
+                reason:
+                    "Runtime ids can only contain alphanumeric, hyphen and underscore characters",
+            });
+        }
+        let hostname = (id != name).then(|| name.to_string());
+        let name = id;
         let paths = InstancePaths {
             run_dir: self.inner.config.run_dir.join(name),
             log_dir: self.inner.config.log_dir.join(name),
@@ -147,6 +173,7 @@ impl Runtime {
             inner: Arc::new(ContainerInner {
                 rt: self.clone(),
                 name: name.to_string(),
+                hostname,
                 rootfs: rootfs.into(),
                 paths,
                 config: Mutex::new(config),
@@ -219,7 +246,10 @@ impl Runtime {
 
 struct ContainerInner {
     rt: Runtime,
+    /// The runtime id (run and log directories, cgroup).
     name: String,
+    /// The hostname when it differs from the id.
+    hostname: Option<String>,
     rootfs: PathBuf,
     paths: InstancePaths,
     config: Mutex<InstanceConfig>,
@@ -337,6 +367,11 @@ impl Container {
         let leaf = format!("lxc.payload.{}", self.inner.name);
         Ok(ContainerSpec {
             name: self.inner.name.clone(),
+            hostname: self
+                .inner
+                .hostname
+                .clone()
+                .unwrap_or_else(|| self.inner.name.clone()),
             rootfs: self.inner.rootfs.clone(),
             config,
             idmap,

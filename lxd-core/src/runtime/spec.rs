@@ -50,8 +50,10 @@ impl InstancePaths {
 /// A container to run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContainerSpec {
-    /// Instance name, also the hostname.
+    /// Runtime id (directories, cgroup).
     pub name: String,
+    /// The container's hostname (the instance name).
+    pub hostname: String,
     /// The root filesystem directory.
     pub rootfs: PathBuf,
     /// Validated configuration.

@@ -6,6 +6,8 @@
 //! in `containers/`, `images/`, `custom/`, `virtual-machines/` there and their snapshots in
 //! `containers-snapshots/NAME/SNAP` (and `custom-snapshots/...`).
 
+pub mod pool;
+
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;

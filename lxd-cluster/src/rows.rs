@@ -1,0 +1,344 @@
+//! Reading and writing the key/value tables (`*_config`, `images_properties`) and the device
+//! tables (`*_devices` with their `*_devices_config`) that LXD hangs off its objects, and the
+//! SQL that converts LXD's DATETIME text to and from seconds since the epoch.
+
+use std::collections::HashMap;
+
+use lxd_core::store::{ConfigMap, Devices, StoreResult};
+use sqlx::{AssertSqlSafe, Row, SqliteConnection};
+
+use crate::codes;
+use crate::error::Context;
+
+/// SQL that turns a bound number of seconds since the epoch into LXD's DATETIME text
+/// (`2024-05-01 12:00:00+00:00`); a bound NULL stays NULL.
+pub(crate) const TO_DATETIME: &str = "strftime('%Y-%m-%d %H:%M:%S+00:00', ?, 'unixepoch')";
+
+/// SQL that reads a DATETIME column as seconds since the epoch (0 for NULL).
+pub(crate) fn secs(column: &str) -> String {
+    format!("COALESCE(CAST(strftime('%s', {column}) AS INTEGER), 0)")
+}
+
+/// `Some(t)`, or `None` (stored as NULL) for the 0 that records use for "never".
+pub(crate) fn nullable_time(t: i64) -> Option<i64> {
+    (t != 0).then_some(t)
+}
+
+/// How many ids one `IN (...)` list holds.
+pub(crate) const CHUNK: usize = 500;
+
+/// A key/value table hanging off an object table.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KvTable {
+    /// Table name.
+    pub table: &'static str,
+    /// Column holding the owner's id.
+    pub owner: &'static str,
+    /// Extra columns set on insert (`, type` for `images_properties`) and their values.
+    pub extra: (&'static str, &'static str),
+}
+
+/// `projects_config`.
+pub(crate) const PROJECT_CONFIG: KvTable = KvTable {
+    table: "projects_config",
+    owner: "project_id",
+    extra: ("", ""),
+};
+/// `profiles_config`.
+pub(crate) const PROFILE_CONFIG: KvTable = KvTable {
+    table: "profiles_config",
+    owner: "profile_id",
+    extra: ("", ""),
+};
+/// `instances_config`.
+pub(crate) const INSTANCE_CONFIG: KvTable = KvTable {
+    table: "instances_config",
+    owner: "instance_id",
+    extra: ("", ""),
+};
+/// `instances_snapshots_config`.
+pub(crate) const SNAPSHOT_CONFIG: KvTable = KvTable {
+    table: "instances_snapshots_config",
+    owner: "instance_snapshot_id",
+    extra: ("", ""),
+};
+/// `images_properties` (LXD's property `type` is always 0).
+pub(crate) const IMAGE_PROPERTIES: KvTable = KvTable {
+    table: "images_properties",
+    owner: "image_id",
+    extra: (", type", ", 0"),
+};
+/// `storage_volumes_config`.
+pub(crate) const VOLUME_CONFIG: KvTable = KvTable {
+    table: "storage_volumes_config",
+    owner: "storage_volume_id",
+    extra: ("", ""),
+};
+/// `storage_volumes_snapshots_config`.
+pub(crate) const VOLUME_SNAPSHOT_CONFIG: KvTable = KvTable {
+    table: "storage_volumes_snapshots_config",
+    owner: "storage_volume_snapshot_id",
+    extra: ("", ""),
+};
+
+/// A device table and its configuration table.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DeviceTables {
+    /// The device table (`instances_devices`).
+    pub devices: &'static str,
+    /// Its column holding the owner's id (`instance_id`).
+    pub owner: &'static str,
+    /// The device configuration table (`instances_devices_config`).
+    pub config: &'static str,
+    /// Its column holding the device's id (`instance_device_id`).
+    pub device: &'static str,
+}
+
+/// Profiles' devices.
+pub(crate) const PROFILE_DEVICES: DeviceTables = DeviceTables {
+    devices: "profiles_devices",
+    owner: "profile_id",
+    config: "profiles_devices_config",
+    device: "profile_device_id",
+};
+/// Instances' devices.
+pub(crate) const INSTANCE_DEVICES: DeviceTables = DeviceTables {
+    devices: "instances_devices",
+    owner: "instance_id",
+    config: "instances_devices_config",
+    device: "instance_device_id",
+};
+/// Instance snapshots' devices.
+pub(crate) const SNAPSHOT_DEVICES: DeviceTables = DeviceTables {
+    devices: "instances_snapshots_devices",
+    owner: "instance_snapshot_id",
+    config: "instances_snapshots_devices_config",
+    device: "instance_snapshot_device_id",
+};
+
+/// Ids as a comma-separated list for `IN (...)`.
+pub(crate) fn id_list(ids: &[i64]) -> String {
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// The key/value maps of the owners `ids` (owners without keys are absent).
+pub(crate) async fn load_kv(
+    conn: &mut SqliteConnection,
+    t: KvTable,
+    ids: &[i64],
+) -> StoreResult<HashMap<i64, ConfigMap>> {
+    let mut out: HashMap<i64, ConfigMap> = HashMap::new();
+    for chunk in ids.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT {owner}, key, value FROM {table} WHERE {owner} IN ({ids})",
+            owner = t.owner,
+            table = t.table,
+            ids = id_list(chunk),
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&mut *conn)
+            .await
+            .ctx(|| format!("reading {}", t.table))?;
+        for row in rows {
+            let owner: i64 = row.try_get(0).ctx(|| format!("reading {}", t.table))?;
+            let key: String = row.try_get(1).ctx(|| format!("reading {}", t.table))?;
+            let value: Option<String> = row.try_get(2).ctx(|| format!("reading {}", t.table))?;
+            out.entry(owner)
+                .or_default()
+                .insert(key, value.unwrap_or_default());
+        }
+    }
+    Ok(out)
+}
+
+/// Replaces an owner's keys with `map`.
+pub(crate) async fn replace_kv(
+    conn: &mut SqliteConnection,
+    t: KvTable,
+    id: i64,
+    map: &ConfigMap,
+) -> StoreResult<()> {
+    let delete = format!("DELETE FROM {} WHERE {} = ?", t.table, t.owner);
+    sqlx::query(AssertSqlSafe(delete))
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .ctx(|| format!("clearing {}", t.table))?;
+    for (key, value) in map {
+        set_kv(conn, t, id, key, Some(value)).await?;
+    }
+    Ok(())
+}
+
+/// Sets (`Some`) or removes (`None`) one key of an owner.
+pub(crate) async fn set_kv(
+    conn: &mut SqliteConnection,
+    t: KvTable,
+    id: i64,
+    key: &str,
+    value: Option<&str>,
+) -> StoreResult<()> {
+    let sql = match value {
+        Some(_) if t.extra.0.is_empty() => format!(
+            "INSERT INTO {table} ({owner}, key, value) VALUES (?, ?, ?) \
+             ON CONFLICT ({owner}, key) DO UPDATE SET value = excluded.value",
+            table = t.table,
+            owner = t.owner,
+        ),
+        // images_properties has no unique key: replace by hand.
+        Some(_) => {
+            let delete = format!("DELETE FROM {} WHERE {} = ? AND key = ?", t.table, t.owner);
+            sqlx::query(AssertSqlSafe(delete))
+                .bind(id)
+                .bind(key)
+                .execute(&mut *conn)
+                .await
+                .ctx(|| format!("writing {} key {key:?}", t.table))?;
+            format!(
+                "INSERT INTO {table} ({owner}, key, value{cols}) VALUES (?, ?, ?{vals})",
+                table = t.table,
+                owner = t.owner,
+                cols = t.extra.0,
+                vals = t.extra.1,
+            )
+        }
+        None => format!("DELETE FROM {} WHERE {} = ? AND key = ?", t.table, t.owner),
+    };
+    let mut q = sqlx::query(AssertSqlSafe(sql)).bind(id).bind(key);
+    if let Some(v) = value {
+        q = q.bind(v);
+    }
+    q.execute(&mut *conn)
+        .await
+        .ctx(|| format!("writing {} key {key:?}", t.table))?;
+    Ok(())
+}
+
+/// Ordered name lists of the owners `ids`: `sql` selects (owner id, name) in order and holds
+/// `{ids}` where the id list goes.
+pub(crate) async fn load_names(
+    conn: &mut SqliteConnection,
+    sql: &str,
+    ids: &[i64],
+) -> StoreResult<HashMap<i64, Vec<String>>> {
+    let mut out: HashMap<i64, Vec<String>> = HashMap::new();
+    for chunk in ids.chunks(CHUNK) {
+        let q = sql.replace("{ids}", &id_list(chunk));
+        let rows = sqlx::query(AssertSqlSafe(q))
+            .fetch_all(&mut *conn)
+            .await
+            .ctx(|| "reading profile lists".to_string())?;
+        for row in rows {
+            let owner: i64 = row.try_get(0).ctx(|| "reading profile lists".to_string())?;
+            let name: String = row.try_get(1).ctx(|| "reading profile lists".to_string())?;
+            out.entry(owner).or_default().push(name);
+        }
+    }
+    Ok(out)
+}
+
+/// The devices of the owners `ids`, each with its `type` key rebuilt from LXD's type code.
+pub(crate) async fn load_devices(
+    conn: &mut SqliteConnection,
+    t: DeviceTables,
+    ids: &[i64],
+) -> StoreResult<HashMap<i64, Devices>> {
+    let what = || format!("reading {}", t.devices);
+    let mut out: HashMap<i64, Devices> = HashMap::new();
+    for chunk in ids.chunks(CHUNK) {
+        let list = id_list(chunk);
+        let sql = format!(
+            "SELECT id, {owner}, name, type FROM {devices} WHERE {owner} IN ({list})",
+            owner = t.owner,
+            devices = t.devices,
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&mut *conn)
+            .await
+            .ctx(what)?;
+        // device id -> (owner, device name)
+        let mut names: HashMap<i64, (i64, String)> = HashMap::new();
+        for row in rows {
+            let id: i64 = row.try_get(0).ctx(what)?;
+            let owner: i64 = row.try_get(1).ctx(what)?;
+            let name: String = row.try_get(2).ctx(what)?;
+            let code: i64 = row.try_get(3).ctx(what)?;
+            let mut config = lxd_core::store::DeviceConfig::new();
+            config.insert("type".into(), codes::device_type_name(code)?.to_string());
+            out.entry(owner).or_default().insert(name.clone(), config);
+            names.insert(id, (owner, name));
+        }
+        let sql = format!(
+            "SELECT c.{device}, c.key, c.value FROM {config} c \
+             JOIN {devices} d ON d.id = c.{device} WHERE d.{owner} IN ({list})",
+            device = t.device,
+            config = t.config,
+            devices = t.devices,
+            owner = t.owner,
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&mut *conn)
+            .await
+            .ctx(what)?;
+        for row in rows {
+            let device: i64 = row.try_get(0).ctx(what)?;
+            let key: String = row.try_get(1).ctx(what)?;
+            let value: Option<String> = row.try_get(2).ctx(what)?;
+            if let Some((owner, name)) = names.get(&device) {
+                if let Some(config) = out.get_mut(owner).and_then(|d| d.get_mut(name)) {
+                    config.insert(key, value.unwrap_or_default());
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Replaces an owner's devices: the `type` key goes to the device row as LXD's code, the other
+/// keys to the configuration table. `owner_desc` names the owner in errors
+/// (`instance "c1"`).
+pub(crate) async fn replace_devices(
+    conn: &mut SqliteConnection,
+    t: DeviceTables,
+    id: i64,
+    owner_desc: &str,
+    devices: &Devices,
+) -> StoreResult<()> {
+    let what = || format!("writing {} of {owner_desc}", t.devices);
+    let delete = format!("DELETE FROM {} WHERE {} = ?", t.devices, t.owner);
+    sqlx::query(AssertSqlSafe(delete))
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .ctx(what)?;
+    let insert_device = format!(
+        "INSERT INTO {} ({}, name, type) VALUES (?, ?, ?)",
+        t.devices, t.owner
+    );
+    let insert_config = format!(
+        "INSERT INTO {} ({}, key, value) VALUES (?, ?, ?)",
+        t.config, t.device
+    );
+    for (name, config) in devices {
+        let code =
+            codes::device_type_code(owner_desc, name, config.get("type").map(String::as_str))?;
+        let device_id = sqlx::query(AssertSqlSafe(insert_device.clone()))
+            .bind(id)
+            .bind(name)
+            .bind(code)
+            .execute(&mut *conn)
+            .await
+            .ctx(what)?
+            .last_insert_rowid();
+        for (key, value) in config.iter().filter(|(k, _)| k.as_str() != "type") {
+            sqlx::query(AssertSqlSafe(insert_config.clone()))
+                .bind(device_id)
+                .bind(key)
+                .bind(value)
+                .execute(&mut *conn)
+                .await
+                .ctx(what)?;
+        }
+    }
+    Ok(())
+}

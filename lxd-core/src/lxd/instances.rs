@@ -1,0 +1,679 @@
+//! Instance operations of [`Lxd`]: create (from an image, empty, or as a copy), start, stop,
+//! snapshot, restore, copy, rename, delete, each recorded through the [`ClusterStore`] and
+//! undone on failure.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{now, Lxd};
+use crate::config::InstanceConfig;
+use crate::error::{Error, Result};
+use crate::image::{self, TemplateContext, Trigger};
+use crate::instance::{Instance, InstanceState, InstanceStatus};
+use crate::runtime::Container;
+use crate::storage::pool::{disk_name, Pool};
+use crate::store::{
+    ConfigMap, Devices, InstanceRecord, InstanceType, SnapshotRecord, StoreError, StoreOp,
+    VolumeType,
+};
+
+/// Where a new instance's root filesystem comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstanceSource {
+    /// An image, by alias or fingerprint.
+    Image(String),
+    /// An empty root volume.
+    None,
+    /// A copy of another instance of the same project.
+    Copy {
+        /// The source instance.
+        source: String,
+        /// Leave its snapshots behind.
+        instance_only: bool,
+    },
+}
+
+/// A request to create an instance.
+#[derive(Debug, Clone)]
+pub struct CreateInstance {
+    /// Project.
+    pub project: String,
+    /// Name (a valid hostname).
+    pub name: String,
+    /// Root filesystem source.
+    pub source: InstanceSource,
+    /// Local configuration.
+    pub config: ConfigMap,
+    /// Local devices.
+    pub devices: Devices,
+    /// Profiles (`None`: `default`; for a copy: the source's).
+    pub profiles: Option<Vec<String>>,
+    /// Put the root volume on this pool (adds a local `root` disk device).
+    pub pool: Option<String>,
+    /// Delete the instance when it stops.
+    pub ephemeral: bool,
+    /// Description.
+    pub description: String,
+}
+
+impl CreateInstance {
+    /// A request with defaults: project `default`, profile `default`, no local config.
+    pub fn new(name: &str, source: InstanceSource) -> Self {
+        CreateInstance {
+            project: "default".into(),
+            name: name.to_string(),
+            source,
+            config: ConfigMap::new(),
+            devices: Devices::new(),
+            profiles: None,
+            pool: None,
+            ephemeral: false,
+            description: String::new(),
+        }
+    }
+}
+
+/// LXD's device types.
+const DEVICE_TYPES: &[&str] = &[
+    "none",
+    "nic",
+    "disk",
+    "unix-char",
+    "unix-block",
+    "usb",
+    "gpu",
+    "infiniband",
+    "proxy",
+    "unix-hotplug",
+    "tpm",
+    "pci",
+];
+
+/// Checks devices: known types, and a root disk that names a pool.
+pub(crate) fn validate_devices(devices: &Devices) -> Result<()> {
+    for (name, dev) in devices {
+        let t = dev
+            .get("type")
+            .ok_or_else(|| Error::Invalid(format!("Device {name:?} has no type")))?;
+        if !DEVICE_TYPES.contains(&t.as_str()) {
+            return Err(Error::Invalid(format!(
+                "Device {name:?} has an invalid type {t:?}"
+            )));
+        }
+        if t == "disk" && !dev.contains_key("path") {
+            return Err(Error::Invalid(format!(
+                "Disk device {name:?} must have a path"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The root disk device in expanded devices.
+fn root_disk(devices: &Devices) -> Option<&crate::store::DeviceConfig> {
+    devices.values().find(|d| {
+        d.get("type").map(String::as_str) == Some("disk")
+            && d.get("path").map(String::as_str) == Some("/")
+    })
+}
+
+/// The root disk's pool in expanded devices.
+fn root_pool(devices: &Devices) -> Result<String> {
+    root_disk(devices)
+        .and_then(|d| d.get("pool").cloned())
+        .ok_or_else(|| {
+            Error::Invalid("Failed getting root disk: No root device could be found".into())
+        })
+}
+
+fn random_uuid() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/uuid")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Keys a copy does not inherit: identity and runtime state of the source.
+fn copyable(key: &str) -> bool {
+    !key.starts_with("volatile.")
+        || key == "volatile.base_image"
+        || key == "volatile.last_state.idmap"
+}
+
+impl Lxd {
+    /// The configuration and devices of an instance with its profiles applied.
+    pub async fn expanded(&self, rec: &InstanceRecord) -> Result<(ConfigMap, Devices)> {
+        let mut config = ConfigMap::new();
+        let mut devices = Devices::new();
+        for p in &rec.profiles {
+            let prof = self.store.profile(&rec.project, p).await?;
+            config.extend(prof.config);
+            devices.extend(prof.devices);
+        }
+        config.extend(rec.config.clone());
+        devices.extend(rec.devices.clone());
+        Ok((config, devices))
+    }
+
+    fn instance_key(project: &str, name: &str) -> String {
+        format!("instance/{project}/{name}")
+    }
+
+    /// The runtime handle of an instance (does not start it).
+    pub async fn container(&self, project: &str, name: &str) -> Result<Container> {
+        let rec = self.store.instance(project, name).await?;
+        let (config, devices) = self.expanded(&rec).await?;
+        let pool = self.pool(&root_pool(&devices)?)?;
+        self.container_for(&rec, config, &pool)
+    }
+
+    fn container_for(
+        &self,
+        rec: &InstanceRecord,
+        config: ConfigMap,
+        pool: &Pool,
+    ) -> Result<Container> {
+        let vol = pool.volume_path(VolumeType::Container, &rec.project, &rec.name);
+        let id = disk_name(&rec.project, &rec.name);
+        self.runtime.container_with_id(
+            &id,
+            &rec.name,
+            vol.join("rootfs"),
+            InstanceConfig::new(config)?,
+        )
+    }
+
+    /// Creates an instance; every step is undone if a later one fails.
+    pub async fn create_instance(&self, req: CreateInstance) -> Result<InstanceRecord> {
+        crate::config::validate_name(&req.name).map_err(|reason| Error::InvalidName {
+            name: req.name.clone(),
+            reason,
+        })?;
+        let lock = self.lock_for(Self::instance_key(&req.project, &req.name));
+        let _g = lock.lock().await;
+        self.store.project(&req.project).await?;
+        if self.store.instance(&req.project, &req.name).await.is_ok() {
+            return Err(StoreError::AlreadyExists {
+                kind: "Instance",
+                name: req.name.clone(),
+            }
+            .into());
+        }
+        let source_rec = match &req.source {
+            InstanceSource::Copy { source, .. } => {
+                Some(self.store.instance(&req.project, source).await?)
+            }
+            _ => None,
+        };
+        let profiles = req.profiles.clone().unwrap_or_else(|| match &source_rec {
+            Some(s) => s.profiles.clone(),
+            None => vec!["default".to_string()],
+        });
+        let mut config = req.config.clone();
+        let mut devices = req.devices.clone();
+        if let Some(src) = &source_rec {
+            for (k, v) in &src.config {
+                if copyable(k) {
+                    config.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
+            for (k, v) in &src.devices {
+                devices.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+        if let Some(pool) = &req.pool {
+            let mut root = BTreeMap::new();
+            root.insert("type".to_string(), "disk".to_string());
+            root.insert("path".to_string(), "/".to_string());
+            root.insert("pool".to_string(), pool.clone());
+            devices.insert("root".into(), root);
+        }
+        let mut rec = InstanceRecord {
+            project: req.project.clone(),
+            name: req.name.clone(),
+            node: "none".into(),
+            instance_type: InstanceType::Container,
+            architecture: std::env::consts::ARCH.to_string(),
+            ephemeral: req.ephemeral,
+            stateful: false,
+            description: req.description.clone(),
+            config,
+            devices,
+            profiles,
+            created_at: now(),
+            last_used_at: 0,
+        };
+        // Validate the local and the expanded configuration before touching storage.
+        InstanceConfig::new(rec.config.clone())?;
+        let (expanded_config, expanded_devices) = self.expanded(&rec).await?;
+        InstanceConfig::new(expanded_config)?;
+        validate_devices(&expanded_devices)?;
+        let pool = self.pool(&root_pool(&expanded_devices)?)?;
+        rec.config.insert("volatile.uuid".into(), random_uuid());
+        // The root disk's `size` becomes the volume's quota, as in LXD.
+        let mut vol_config = ConfigMap::new();
+        if let Some(size) = root_disk(&expanded_devices).and_then(|d| d.get("size")) {
+            vol_config.insert("size".into(), size.clone());
+        }
+        let mut ops = Vec::new();
+        let staged = match &req.source {
+            InstanceSource::None => {
+                let s = pool
+                    .create_volume(VolumeType::Container, &req.project, &req.name, vol_config)
+                    .await?;
+                let root = pool
+                    .volume_path(VolumeType::Container, &req.project, &req.name)
+                    .join("rootfs");
+                std::fs::create_dir_all(&root).map_err(|e| Error::io("create rootfs", &root, e))?;
+                s
+            }
+            InstanceSource::Image(alias) => {
+                let img = self.resolve_image(&req.project, alias).await?;
+                let files = self.image_files(&img.fingerprint);
+                pool.ensure_image_volume(&img.fingerprint, move |dir| {
+                    image::unpack(&files, dir, &image::UnpackOptions::default())?;
+                    Ok(())
+                })
+                .await?;
+                rec.config
+                    .insert("volatile.base_image".into(), img.fingerprint.clone());
+                rec.config
+                    .insert("volatile.apply_template".into(), "create".into());
+                for (k, v) in &img.properties {
+                    rec.config
+                        .entry(format!("image.{k}"))
+                        .or_insert_with(|| v.clone());
+                }
+                let mut used = img.clone();
+                used.last_used_at = now();
+                ops.push(StoreOp::UpdateImage(used));
+                pool.create_volume_from_image(
+                    VolumeType::Container,
+                    &req.project,
+                    &req.name,
+                    &img.fingerprint,
+                    vol_config,
+                )
+                .await?
+            }
+            InstanceSource::Copy {
+                source,
+                instance_only,
+            } => {
+                let src = source_rec.as_ref().expect("loaded above");
+                let (_, src_devices) = self.expanded(src).await?;
+                if root_pool(&src_devices)? != pool.name() {
+                    return Err(Error::Invalid(
+                        "Copying an instance to another storage pool is not supported".into(),
+                    ));
+                }
+                rec.config
+                    .insert("volatile.apply_template".into(), "copy".into());
+                if !instance_only {
+                    for s in self.store.snapshots(&req.project, source).await? {
+                        ops.push(StoreOp::CreateSnapshot(SnapshotRecord {
+                            instance: req.name.clone(),
+                            ..s
+                        }));
+                    }
+                }
+                pool.copy_volume(
+                    VolumeType::Container,
+                    &req.project,
+                    source,
+                    &req.name,
+                    !instance_only,
+                )
+                .await?
+            }
+        };
+        let mut all = vec![StoreOp::CreateInstance(rec.clone())];
+        all.extend(staged.ops);
+        all.extend(ops);
+        self.store.apply(all).await?;
+        staged.revert.success();
+        Ok(rec)
+    }
+
+    /// Starts an instance: mounts its root volume, applies pending templates, runs it, and
+    /// records the runtime's volatile keys.
+    pub async fn start_instance(&self, project: &str, name: &str) -> Result<()> {
+        let lock = self.lock_for(Self::instance_key(project, name));
+        let _g = lock.lock().await;
+        let mut rec = self.store.instance(project, name).await?;
+        let (config, devices) = self.expanded(&rec).await?;
+        let pool = self.pool(&root_pool(&devices)?)?;
+        let container = self.container_for(&rec, config.clone(), &pool)?;
+        if container.state().await?.status != InstanceStatus::Stopped {
+            return Err(Error::InvalidState {
+                name: name.to_string(),
+                message: "The instance is already running",
+            });
+        }
+        let vol = pool
+            .mount_volume(VolumeType::Container, project, name)
+            .await?;
+        let result = async {
+            let ctx = TemplateContext {
+                name: name.to_string(),
+                architecture: rec.architecture.clone(),
+                privileged: config
+                    .get("security.privileged")
+                    .is_some_and(|v| v == "true"),
+                config: config.clone(),
+                instance_type: "container".into(),
+            };
+            let pending = config.get("volatile.apply_template").cloned();
+            let v = vol.clone();
+            tokio::task::spawn_blocking(move || -> Result<()> {
+                match pending.as_deref() {
+                    Some("create") => image::apply_templates(&v, Trigger::Create, &ctx)?,
+                    Some("copy") => image::apply_templates(&v, Trigger::Copy, &ctx)?,
+                    _ => {}
+                }
+                image::apply_templates(&v, Trigger::Start, &ctx)?;
+                Ok(())
+            })
+            .await
+            .map_err(|e| Error::Invalid(format!("template task: {e}")))??;
+            container.start().await?;
+            Ok::<(), Error>(())
+        }
+        .await;
+        if let Err(e) = result {
+            let _ = pool
+                .unmount_volume(VolumeType::Container, project, name)
+                .await;
+            return Err(e);
+        }
+        // Record the runtime's volatile keys and drop the applied template trigger.
+        let after = container.config();
+        for (k, v) in after.as_map() {
+            if k.starts_with("volatile.") && config.get(k) != Some(v) {
+                rec.config.insert(k.clone(), v.clone());
+            }
+        }
+        rec.config.remove("volatile.apply_template");
+        rec.config
+            .insert("volatile.last_state.power".into(), "RUNNING".into());
+        rec.last_used_at = now();
+        self.store.apply(vec![StoreOp::UpdateInstance(rec)]).await?;
+        Ok(())
+    }
+
+    /// Stops an instance: at once (`force`), or cleanly within `timeout` and then at once.
+    pub async fn stop_instance(
+        &self,
+        project: &str,
+        name: &str,
+        force: bool,
+        timeout: Duration,
+    ) -> Result<()> {
+        let lock = self.lock_for(Self::instance_key(project, name));
+        let _g = lock.lock().await;
+        self.stop_locked(project, name, force, timeout).await
+    }
+
+    async fn stop_locked(
+        &self,
+        project: &str,
+        name: &str,
+        force: bool,
+        timeout: Duration,
+    ) -> Result<()> {
+        let rec = self.store.instance(project, name).await?;
+        let (config, devices) = self.expanded(&rec).await?;
+        let pool = self.pool(&root_pool(&devices)?)?;
+        let container = self.container_for(&rec, config, &pool)?;
+        if force {
+            container.stop().await?;
+        } else {
+            container.shutdown(timeout).await?;
+        }
+        if pool.mount_count(VolumeType::Container, project, name) > 0 {
+            pool.unmount_volume(VolumeType::Container, project, name)
+                .await?;
+        }
+        let mut changes = BTreeMap::new();
+        changes.insert(
+            "volatile.last_state.power".to_string(),
+            Some("STOPPED".to_string()),
+        );
+        self.store
+            .apply(vec![StoreOp::SetInstanceConfig {
+                project: project.to_string(),
+                name: name.to_string(),
+                changes,
+            }])
+            .await?;
+        if rec.ephemeral {
+            self.delete_locked(project, name).await?;
+        }
+        Ok(())
+    }
+
+    /// The state of an instance.
+    pub async fn instance_state(&self, project: &str, name: &str) -> Result<InstanceState> {
+        self.container(project, name).await?.state().await
+    }
+
+    /// Takes a snapshot of an instance's root volume (running or stopped) and records the
+    /// instance's configuration with it.
+    pub async fn snapshot_instance(&self, project: &str, name: &str, snapshot: &str) -> Result<()> {
+        if snapshot.contains('/') || snapshot.is_empty() {
+            return Err(Error::Invalid(format!(
+                "Invalid snapshot name {snapshot:?}"
+            )));
+        }
+        let lock = self.lock_for(Self::instance_key(project, name));
+        let _g = lock.lock().await;
+        let rec = self.store.instance(project, name).await?;
+        if self.store.snapshot(project, name, snapshot).await.is_ok() {
+            return Err(StoreError::AlreadyExists {
+                kind: "Snapshot",
+                name: format!("{name}/{snapshot}"),
+            }
+            .into());
+        }
+        let (_, devices) = self.expanded(&rec).await?;
+        let pool = self.pool(&root_pool(&devices)?)?;
+        let mut staged = pool
+            .snapshot_volume(VolumeType::Container, project, name, snapshot)
+            .await?;
+        staged.ops.insert(
+            0,
+            StoreOp::CreateSnapshot(SnapshotRecord {
+                project: project.to_string(),
+                instance: name.to_string(),
+                name: snapshot.to_string(),
+                config: rec.config.clone(),
+                devices: rec.devices.clone(),
+                profiles: rec.profiles.clone(),
+                stateful: false,
+                description: String::new(),
+                created_at: now(),
+                expires_at: 0,
+            }),
+        );
+        staged.commit(&**self.store()).await
+    }
+
+    /// Deletes an instance snapshot.
+    pub async fn delete_snapshot(&self, project: &str, name: &str, snapshot: &str) -> Result<()> {
+        let lock = self.lock_for(Self::instance_key(project, name));
+        let _g = lock.lock().await;
+        let rec = self.store.instance(project, name).await?;
+        self.store.snapshot(project, name, snapshot).await?;
+        let (_, devices) = self.expanded(&rec).await?;
+        let pool = self.pool(&root_pool(&devices)?)?;
+        let mut ops = pool
+            .delete_snapshot(VolumeType::Container, project, name, snapshot)
+            .await?;
+        ops.push(StoreOp::DeleteSnapshot {
+            project: project.to_string(),
+            instance: name.to_string(),
+            name: snapshot.to_string(),
+        });
+        self.store.apply(ops).await?;
+        Ok(())
+    }
+
+    /// Restores an instance to a snapshot: its files and its configuration. A running
+    /// instance is stopped first and started again after.
+    pub async fn restore_instance(&self, project: &str, name: &str, snapshot: &str) -> Result<()> {
+        let was_running = {
+            let lock = self.lock_for(Self::instance_key(project, name));
+            let _g = lock.lock().await;
+            let snap = self.store.snapshot(project, name, snapshot).await?;
+            let mut rec = self.store.instance(project, name).await?;
+            let (config, devices) = self.expanded(&rec).await?;
+            let pool = self.pool(&root_pool(&devices)?)?;
+            let running = self
+                .container_for(&rec, config, &pool)?
+                .state()
+                .await?
+                .status
+                != InstanceStatus::Stopped;
+            if running {
+                self.stop_locked(project, name, true, Duration::ZERO)
+                    .await?;
+                rec = self.store.instance(project, name).await?;
+            }
+            pool.restore_snapshot(VolumeType::Container, project, name, snapshot)
+                .await?;
+            // The configuration comes back too; the runtime's own volatile keys stay.
+            let mut config: ConfigMap = snap
+                .config
+                .into_iter()
+                .filter(|(k, _)| {
+                    !k.starts_with("volatile.idmap") && k != "volatile.last_state.idmap"
+                })
+                .collect();
+            for (k, v) in &rec.config {
+                if k.starts_with("volatile.idmap") || k == "volatile.last_state.idmap" {
+                    config.insert(k.clone(), v.clone());
+                }
+            }
+            rec.config = config;
+            rec.devices = snap.devices;
+            rec.profiles = snap.profiles;
+            self.store.apply(vec![StoreOp::UpdateInstance(rec)]).await?;
+            running
+        };
+        if was_running {
+            self.start_instance(project, name).await?;
+        }
+        Ok(())
+    }
+
+    /// Copies an instance (and its snapshots unless `instance_only`) to a new instance.
+    pub async fn copy_instance(
+        &self,
+        project: &str,
+        source: &str,
+        target: &str,
+        instance_only: bool,
+    ) -> Result<InstanceRecord> {
+        let req = CreateInstance {
+            project: project.to_string(),
+            ..CreateInstance::new(
+                target,
+                InstanceSource::Copy {
+                    source: source.to_string(),
+                    instance_only,
+                },
+            )
+        };
+        self.create_instance(req).await
+    }
+
+    /// Renames a stopped instance.
+    pub async fn rename_instance(&self, project: &str, name: &str, new_name: &str) -> Result<()> {
+        crate::config::validate_name(new_name).map_err(|reason| Error::InvalidName {
+            name: new_name.to_string(),
+            reason,
+        })?;
+        let lock = self.lock_for(Self::instance_key(project, name));
+        let _g = lock.lock().await;
+        let rec = self.store.instance(project, name).await?;
+        if self.store.instance(project, new_name).await.is_ok() {
+            return Err(StoreError::AlreadyExists {
+                kind: "Instance",
+                name: new_name.to_string(),
+            }
+            .into());
+        }
+        let (config, devices) = self.expanded(&rec).await?;
+        let pool = self.pool(&root_pool(&devices)?)?;
+        let container = self.container_for(&rec, config, &pool)?;
+        if container.state().await?.status != InstanceStatus::Stopped {
+            return Err(Error::InvalidState {
+                name: name.to_string(),
+                message: "Renaming of running instance not allowed",
+            });
+        }
+        let mut staged = pool
+            .rename_volume(VolumeType::Container, project, name, new_name)
+            .await?;
+        staged.ops.insert(
+            0,
+            StoreOp::RenameInstance {
+                project: project.to_string(),
+                name: name.to_string(),
+                new_name: new_name.to_string(),
+            },
+        );
+        staged.commit(&**self.store()).await?;
+        container.delete().await?;
+        Ok(())
+    }
+
+    /// Deletes an instance with its snapshots; a running one only with `force` (stopped first).
+    pub async fn delete_instance(&self, project: &str, name: &str, force: bool) -> Result<()> {
+        let lock = self.lock_for(Self::instance_key(project, name));
+        let _g = lock.lock().await;
+        let rec = self.store.instance(project, name).await?;
+        let (config, devices) = self.expanded(&rec).await?;
+        let pool = self.pool(&root_pool(&devices)?)?;
+        let container = self.container_for(&rec, config, &pool)?;
+        if container.state().await?.status != InstanceStatus::Stopped {
+            if !force {
+                return Err(Error::InvalidState {
+                    name: name.to_string(),
+                    message: "The instance is currently running, stop it first",
+                });
+            }
+            self.stop_locked(project, name, true, Duration::ZERO)
+                .await?;
+            if rec.ephemeral {
+                return Ok(());
+            }
+        }
+        self.delete_locked(project, name).await
+    }
+
+    async fn delete_locked(&self, project: &str, name: &str) -> Result<()> {
+        let rec = self.store.instance(project, name).await?;
+        let (config, devices) = self.expanded(&rec).await?;
+        let pool = self.pool(&root_pool(&devices)?)?;
+        let container = self.container_for(&rec, config, &pool)?;
+        let mut ops = pool
+            .delete_volume(VolumeType::Container, project, name)
+            .await?;
+        ops.push(StoreOp::DeleteInstance {
+            project: project.to_string(),
+            name: name.to_string(),
+        });
+        self.store.apply(ops).await?;
+        container.delete().await?;
+        Ok(())
+    }
+
+    /// Where an instance's root volume is (its `rootfs/` holds the container's files).
+    pub async fn instance_volume_path(&self, project: &str, name: &str) -> Result<PathBuf> {
+        let rec = self.store.instance(project, name).await?;
+        let (_, devices) = self.expanded(&rec).await?;
+        let pool = self.pool(&root_pool(&devices)?)?;
+        Ok(pool.volume_path(VolumeType::Container, project, name))
+    }
+}

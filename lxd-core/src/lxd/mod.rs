@@ -1,0 +1,153 @@
+//! The orchestration an embedding program (and the daemon) uses: [`Lxd`] ties the state store,
+//! the storage pools and their drivers, the image store and the container runtime together, and
+//! carries out LXD's operations on them with rollback on failure.
+
+mod images;
+mod instances;
+mod pools;
+
+pub use images::ImportedImage;
+pub use instances::{CreateInstance, InstanceSource};
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::error::{Error, Result};
+use crate::runtime::{Runtime, RuntimeConfig};
+use crate::storage::pool::Pool;
+use crate::storage::StorageDriver;
+use crate::store::{ClusterStore, StoreError};
+
+/// Settings of an [`Lxd`].
+#[derive(Debug, Clone)]
+pub struct LxdConfig {
+    /// The data directory (`$LXD_DIR`).
+    pub lxd_dir: PathBuf,
+    /// The container runtime's settings.
+    pub runtime: RuntimeConfig,
+}
+
+impl LxdConfig {
+    /// Defaults for a data directory: the runtime's files under it as well.
+    pub fn new(lxd_dir: impl AsRef<Path>) -> Self {
+        let dir = lxd_dir.as_ref();
+        LxdConfig {
+            lxd_dir: dir.to_path_buf(),
+            runtime: RuntimeConfig::new(dir),
+        }
+    }
+}
+
+/// LXD as a library: pools, images and instances over a [`ClusterStore`].
+pub struct Lxd {
+    dir: PathBuf,
+    store: Arc<dyn ClusterStore>,
+    runtime: Runtime,
+    drivers: HashMap<&'static str, Arc<dyn StorageDriver>>,
+    pools: RwLock<HashMap<String, Arc<Pool>>>,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Lxd {
+    /// Opens the data directory: creates its layout, and mounts every recorded pool with its
+    /// driver (one of `drivers`).
+    pub async fn open(
+        config: LxdConfig,
+        store: Arc<dyn ClusterStore>,
+        drivers: Vec<Arc<dyn StorageDriver>>,
+    ) -> Result<Self> {
+        for d in ["images", "storage-pools", "disks", "containers"] {
+            let p = config.lxd_dir.join(d);
+            std::fs::create_dir_all(&p).map_err(|e| Error::io("create directory", &p, e))?;
+        }
+        let runtime = Runtime::new(config.runtime)?;
+        let drivers: HashMap<&'static str, Arc<dyn StorageDriver>> =
+            drivers.into_iter().map(|d| (d.name(), d)).collect();
+        let lxd = Lxd {
+            dir: config.lxd_dir,
+            store,
+            runtime,
+            drivers,
+            pools: RwLock::new(HashMap::new()),
+            locks: Mutex::new(HashMap::new()),
+        };
+        for rec in lxd.store.pools().await? {
+            let driver = lxd.driver(&rec.driver)?;
+            match Pool::open(lxd.store.clone(), driver, &rec, &lxd.dir).await {
+                Ok(pool) => {
+                    lxd.pools
+                        .write()
+                        .expect("pools lock")
+                        .insert(rec.name.clone(), Arc::new(pool));
+                }
+                Err(e) => tracing::error!(pool = %rec.name, "cannot mount storage pool: {e}"),
+            }
+        }
+        Ok(lxd)
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The state store.
+    pub fn store(&self) -> &Arc<dyn ClusterStore> {
+        &self.store
+    }
+
+    /// The container runtime.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// The driver called `name`.
+    pub fn driver(&self, name: &str) -> Result<Arc<dyn StorageDriver>> {
+        self.drivers
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::Invalid(format!("Unknown storage driver {name:?}")))
+    }
+
+    /// Names of the available storage drivers.
+    pub fn driver_names(&self) -> Vec<&'static str> {
+        let mut v: Vec<&'static str> = self.drivers.keys().copied().collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// An open pool.
+    pub fn pool(&self, name: &str) -> Result<Arc<Pool>> {
+        self.pools
+            .read()
+            .expect("pools lock")
+            .get(name)
+            .cloned()
+            .ok_or_else(|| {
+                StoreError::NotFound {
+                    kind: "Storage pool",
+                    name: name.to_string(),
+                }
+                .into()
+            })
+    }
+
+    /// A lock that serialises operations on one object (an instance, an image).
+    fn lock_for(&self, key: String) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks
+            .lock()
+            .expect("locks lock")
+            .entry(key)
+            .or_default()
+            .clone()
+    }
+}
+
+/// Seconds since the epoch.
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,3 @@
+//! btrfs support: the ioctl wrappers the `btrfs` driver is built on.
+
+pub mod ioctl;
