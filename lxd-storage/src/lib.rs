@@ -2,13 +2,26 @@
 //! implementation of `lxd_core::StorageDriver` that manages volumes and declares its
 //! capabilities, with the pool layer in lxd-core owning records and rollback.
 //!
-//! The drivers arrive with the storage issue; this crate holds only its description until then.
+//! [`drivers`] lists them for [`lxd_core::Lxd::open`].
 
 pub mod btrfs;
 pub mod copy;
+pub mod dir;
 pub mod error;
 pub mod loopdev;
+pub mod mounts;
 
 pub use copy::{copy_tree, reflink_supported, remove_tree, CopyOptions, CopyStats, Reflink};
 pub use error::{Result, ResultExt, StorageError};
 pub use loopdev::{create_sparse_file, LoopDevice, LoopOptions};
+
+pub use btrfs::BtrfsDriver;
+pub use dir::DirDriver;
+
+/// Every driver of this crate, for [`lxd_core::Lxd::open`].
+pub fn drivers() -> Vec<std::sync::Arc<dyn lxd_core::StorageDriver>> {
+    vec![
+        std::sync::Arc::new(DirDriver),
+        std::sync::Arc::new(BtrfsDriver),
+    ]
+}

@@ -74,3 +74,35 @@ mod tests {
         }
     }
 }
+
+/// Formats a byte count with the largest binary unit that divides it (`5GiB`, `1536MiB`,
+/// `4097B`), as LXD writes sizes back.
+pub fn format_size(bytes: u64) -> String {
+    const UNITS: &[(&str, u64)] = &[
+        ("EiB", 1 << 60),
+        ("PiB", 1 << 50),
+        ("TiB", 1 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+    ];
+    for (name, size) in UNITS {
+        if bytes >= *size && bytes.is_multiple_of(*size) {
+            return format!("{}{name}", bytes / size);
+        }
+    }
+    format!("{bytes}B")
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::{format_size, parse_size};
+
+    #[test]
+    fn round_trips() {
+        for b in [5u64 << 30, 1536 << 20, 4097, 0, 1 << 10] {
+            assert_eq!(parse_size(&format_size(b)), Ok(b));
+        }
+        assert_eq!(format_size(5 << 30), "5GiB");
+    }
+}

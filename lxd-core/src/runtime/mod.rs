@@ -69,14 +69,28 @@ pub struct RuntimeConfig {
 }
 
 impl RuntimeConfig {
-    /// Defaults under an LXD data directory: `DIR/run`, `DIR/logs`, subtree `lxd`, the host
-    /// id range from `/etc/subuid`, and this program as the monitor.
+    /// Defaults under an LXD data directory: `DIR/run`, `DIR/logs`, a cgroup subtree named
+    /// after the directory (`lxd` for `/var/lib/lxd`, else `lxd-` and a hash of the path, so
+    /// two data directories never share container cgroups), the host id range from
+    /// `/etc/subuid`, and this program as the monitor.
     pub fn new(lxd_dir: impl AsRef<Path>) -> Self {
         let dir = lxd_dir.as_ref();
+        let subtree = if dir == Path::new("/var/lib/lxd") {
+            "lxd".to_string()
+        } else {
+            let h = dir
+                .as_os_str()
+                .as_encoded_bytes()
+                .iter()
+                .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                    (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+                });
+            format!("lxd-{:08x}", h as u32)
+        };
         RuntimeConfig {
             run_dir: dir.join("run"),
             log_dir: dir.join("logs"),
-            cgroup_subtree: "lxd".into(),
+            cgroup_subtree: subtree,
             host_ids: HostIdRange::from_system(),
             monitor_exe: PathBuf::from("/proc/self/exe"),
             idmap_mode: IdmapMode::Auto,

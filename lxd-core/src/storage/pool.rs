@@ -61,6 +61,16 @@ pub struct Pool {
     mounts: Mutex<HashMap<(VolumeType, String), u32>>,
 }
 
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("name", &self.info.name)
+            .field("driver", &self.driver.name())
+            .field("mount_path", &self.info.mount_path)
+            .finish()
+    }
+}
+
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await

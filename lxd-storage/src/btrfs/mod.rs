@@ -1,3 +1,6 @@
-//! btrfs support: the ioctl wrappers the `btrfs` driver is built on.
+//! btrfs support: the `btrfs` driver and the ioctl wrappers it is built on.
 
+mod driver;
 pub mod ioctl;
+
+pub use driver::BtrfsDriver;
