@@ -49,6 +49,8 @@ pub struct InstanceState {
     pub processes: Option<u64>,
     /// Memory in use, in bytes.
     pub memory_usage: Option<u64>,
+    /// Highest memory use, in bytes.
+    pub memory_peak: Option<u64>,
     /// CPU time used, in nanoseconds.
     pub cpu_usage_ns: Option<u64>,
     /// Start time, seconds since the epoch.
@@ -63,6 +65,7 @@ impl InstanceState {
             pid: None,
             processes: None,
             memory_usage: None,
+            memory_peak: None,
             cpu_usage_ns: None,
             started_at: None,
         }

@@ -35,7 +35,7 @@ pub use error::{Error, Result};
 pub use instance::{
     ExecCommand, ExecOutput, ExecStdio, Instance, InstanceState, InstanceStatus, WindowSize,
 };
-pub use lxd::{CreateInstance, InstanceSource, Lxd, LxdConfig};
+pub use lxd::{CreateInstance, InstanceSource, InstanceUpdate, Lxd, LxdConfig};
 pub use network::NetworkDriver;
 pub use runtime::exec_client::ExecProcess;
 pub use runtime::{Container, Runtime, RuntimeConfig};

@@ -91,7 +91,7 @@ const DEVICE_TYPES: &[&str] = &[
 ];
 
 /// Checks devices: known types, and a root disk that names a pool.
-pub(crate) fn validate_devices(devices: &Devices) -> Result<()> {
+pub fn validate_devices(devices: &Devices) -> Result<()> {
     for (name, dev) in devices {
         let t = dev
             .get("type")
@@ -675,5 +675,88 @@ impl Lxd {
         let (_, devices) = self.expanded(&rec).await?;
         let pool = self.pool(&root_pool(&devices)?)?;
         Ok(pool.volume_path(VolumeType::Container, project, name))
+    }
+}
+
+/// The writable part of an instance, as a `PUT` carries it.
+#[derive(Debug, Clone, Default)]
+pub struct InstanceUpdate {
+    /// Local configuration; `volatile.*` keys left out keep their current values.
+    pub config: ConfigMap,
+    /// Local devices.
+    pub devices: Devices,
+    /// Profiles.
+    pub profiles: Vec<String>,
+    /// Description.
+    pub description: String,
+    /// Ephemeral flag.
+    pub ephemeral: bool,
+}
+
+impl Lxd {
+    /// Replaces an instance's configuration, devices and profiles after validating them; a
+    /// running container gets changed limits at once.
+    pub async fn update_instance(&self, project: &str, name: &str, update: InstanceUpdate) -> Result<InstanceRecord> {
+        let lock = self.lock_for(Self::instance_key(project, name));
+        let _g = lock.lock().await;
+        let old = self.store.instance(project, name).await?;
+        let mut rec = old.clone();
+        rec.config = update.config;
+        for (k, v) in &old.config {
+            if k.starts_with("volatile.") && !rec.config.contains_key(k) {
+                rec.config.insert(k.clone(), v.clone());
+            }
+        }
+        rec.devices = update.devices;
+        rec.profiles = update.profiles;
+        rec.description = update.description;
+        rec.ephemeral = update.ephemeral;
+        InstanceConfig::new(rec.config.clone())?;
+        for p in &rec.profiles {
+            self.store.profile(project, p).await?;
+        }
+        let (old_cfg, old_devices) = self.expanded(&old).await?;
+        let (config, devices) = self.expanded(&rec).await?;
+        let expanded = InstanceConfig::new(config.clone())?;
+        validate_devices(&devices)?;
+        if root_pool(&devices)? != root_pool(&old_devices)? {
+            return Err(Error::Invalid(
+                "Changing the root disk's storage pool is not supported".into(),
+            ));
+        }
+        self.store.apply(vec![StoreOp::UpdateInstance(rec.clone())]).await?;
+        let pool = self.pool(&root_pool(&devices)?)?;
+        let container = self.container_for(&rec, config, &pool)?;
+        if container.state().await?.status != InstanceStatus::Stopped {
+            let limits_changed = old_cfg
+                .iter()
+                .filter(|(k, _)| k.starts_with("limits."))
+                .ne(expanded.as_map().iter().filter(|(k, _)| k.starts_with("limits.")));
+            if limits_changed {
+                let c = container.clone();
+                tokio::task::spawn_blocking(move || c.update_limits_blocking(&expanded))
+                    .await
+                    .map_err(|e| Error::Invalid(format!("update task: {e}")))??;
+            }
+        }
+        Ok(rec)
+    }
+
+    /// The next free snapshot name of LXD's default pattern (`snap0`, `snap1`, ...).
+    pub async fn next_snapshot_name(&self, project: &str, name: &str) -> Result<String> {
+        let snaps = self.store.snapshots(project, name).await?;
+        let rec = self.store.instance(project, name).await?;
+        let (config, _) = self.expanded(&rec).await?;
+        let pattern = config
+            .get("snapshots.pattern")
+            .cloned()
+            .unwrap_or_else(|| "snap%d".to_string());
+        for i in 0.. {
+            let candidate = pattern.replace("%d", &i.to_string());
+            if !snaps.iter().any(|s| s.name == candidate) {
+                return Ok(candidate);
+            }
+        }
+        unreachable!("some index is free")
     }
 }

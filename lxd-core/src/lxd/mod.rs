@@ -5,9 +5,10 @@
 mod images;
 mod instances;
 mod pools;
+mod recover;
 
 pub use images::ImportedImage;
-pub use instances::{CreateInstance, InstanceSource};
+pub use instances::{validate_devices, CreateInstance, InstanceSource, InstanceUpdate};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -18,6 +18,7 @@ pub mod exec_client;
 pub mod idmap;
 pub(crate) mod init;
 pub mod monitor;
+pub mod netstate;
 pub(crate) mod rootfs;
 pub mod seccomp;
 pub mod shift;
@@ -514,6 +515,21 @@ impl Container {
             .map(drop)
     }
 
+    /// Applies changed `limits.*` to the running container's cgroup at once (the next start
+    /// applies them anyway).
+    pub fn update_limits_blocking(&self, config: &InstanceConfig) -> Result<()> {
+        config.limits()?;
+        let conn = self.running_conn()?;
+        self.call(
+            &conn,
+            &Request::UpdateLimits {
+                config: config.clone(),
+            },
+            Some(Duration::from_secs(30)),
+        )
+        .map(drop)
+    }
+
     /// [`Instance::freeze`], blocking.
     pub fn freeze_blocking(&self) -> Result<()> {
         self.simple(Request::Freeze)
@@ -536,6 +552,7 @@ impl Container {
                 pid: Some(i.init_pid),
                 processes: i.processes,
                 memory_usage: i.memory_usage,
+                memory_peak: i.memory_peak,
                 cpu_usage_ns: i.cpu_usage_ns,
                 started_at: Some(i.started_at),
             }),

@@ -192,4 +192,25 @@ pub trait StorageDriver: Send + Sync {
 
     /// Releases a volume mount.
     fn unmount_volume(&self, pool: &PoolInfo, vol: &VolumeInfo) -> Result<()>;
+
+    /// On-disk names of the volumes of a type that exist in the pool (for recovery after a
+    /// crash). The default lists the type's directory.
+    fn list_volumes(&self, pool: &PoolInfo, volume_type: VolumeType) -> Result<Vec<String>> {
+        let dir = pool.mount_path.join(volume_type.dir_name());
+        let mut names = Vec::new();
+        match std::fs::read_dir(&dir) {
+            Ok(entries) => {
+                for e in entries {
+                    let e = e.map_err(|e| crate::Error::io("list volumes", &dir, e))?;
+                    if let Some(n) = e.file_name().to_str() {
+                        names.push(n.to_string());
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(crate::Error::io("list volumes", &dir, e)),
+        }
+        names.sort();
+        Ok(names)
+    }
 }

@@ -1,18 +1,23 @@
 //! Safe wrappers over the btrfs ioctls the `btrfs` driver needs, so it runs no `btrfs`
-//! command: subvolumes (create, snapshot, delete, read-only flag, id, nesting), quota groups
-//! (enable, limit, usage, rescan) and filesystem sync.
+//! command: subvolumes (create, snapshot, delete, read-only flag, id, nesting found in the
+//! root tree), quota groups (enable, limit, usage, rescan) and filesystem sync.
 //!
 //! The argument structures are defined `#[repr(C)]` exactly as in `linux/btrfs.h`;
 //! compile-time assertions pin their sizes and the `btrfs_abi` test compares sizes and
 //! request numbers with the C header.
 
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
 use std::fs::{File, OpenOptions};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
+use nix::fcntl::{openat, OFlag};
+use nix::sys::stat::Mode;
 use nix::sys::statfs::{statfs, BTRFS_SUPER_MAGIC};
 
 use crate::copy::meta::{self, Kind};
@@ -345,32 +350,34 @@ fn require_subvolume(path: &Path) -> Result<()> {
     }
 }
 
-/// Checks a new subvolume's name and copies it into an ioctl name field.
-fn put_name(name: &str, field: &mut [u8]) -> Result<()> {
-    let bad = |reason: &str| StorageError::invalid("subvolume name", name, reason);
-    if name.is_empty() || name == "." || name == ".." {
+/// Checks a subvolume's name and copies it into an ioctl name field.
+fn put_name(name: &OsStr, field: &mut [u8]) -> Result<()> {
+    let bad =
+        |reason: &str| StorageError::invalid("subvolume name", name.to_string_lossy(), reason);
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes == b"." || bytes == b".." {
         return Err(bad("must be a file name"));
     }
-    if name.contains('/') || name.contains('\0') {
+    if bytes.contains(&b'/') || bytes.contains(&0) {
         return Err(bad("must not contain '/' or NUL"));
     }
-    if name.len() > 255 || name.len() >= field.len() {
+    if bytes.len() > 255 || bytes.len() >= field.len() {
         return Err(bad("is longer than 255 bytes"));
     }
-    field[..name.len()].copy_from_slice(name.as_bytes());
-    field[name.len()] = 0;
+    field[..bytes.len()].copy_from_slice(bytes);
+    field[bytes.len()] = 0;
     Ok(())
 }
 
 /// Splits a subvolume path into its parent directory and final name.
-fn split(path: &Path) -> Result<(&Path, &str)> {
-    let bad =
-        |reason: &str| StorageError::invalid("subvolume path", path.display().to_string(), reason);
-    let name = path
-        .file_name()
-        .ok_or_else(|| bad("has no final name"))?
-        .to_str()
-        .ok_or_else(|| bad("is not UTF-8"))?;
+fn split(path: &Path) -> Result<(&Path, &OsStr)> {
+    let name = path.file_name().ok_or_else(|| {
+        StorageError::invalid(
+            "subvolume path",
+            path.display().to_string(),
+            "has no final name",
+        )
+    })?;
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -381,7 +388,7 @@ fn split(path: &Path) -> Result<(&Path, &str)> {
 /// Creates an empty subvolume `name` in the directory `parent`; returns its path.
 pub fn create_subvolume(parent: &Path, name: &str) -> Result<PathBuf> {
     let mut args: VolArgs = zeroed();
-    put_name(name, &mut args.name)?;
+    put_name(OsStr::new(name), &mut args.name)?;
     let path = parent.join(name);
     let dir = open_dir(parent)?;
     ioctl(
@@ -401,7 +408,7 @@ pub fn create_subvolume(parent: &Path, name: &str) -> Result<PathBuf> {
 pub fn snapshot(src: &Path, dst_parent: &Path, name: &str, readonly: bool) -> Result<PathBuf> {
     require_subvolume(src)?;
     let mut args: VolArgsV2 = zeroed();
-    put_name(name, &mut args.name)?;
+    put_name(OsStr::new(name), &mut args.name)?;
     let path = dst_parent.join(name);
     let src_dir = open_dir(src)?;
     let dst_dir = open_dir(dst_parent)?;
@@ -506,10 +513,228 @@ pub fn subvolume_id(path: &Path) -> Result<u64> {
         .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
         .open(path)
         .map_err(|e| StorageError::io("open", path, e))?;
+    lookup_subvolume(&f, path)
+}
+
+/// The subvolumes below the subvolume (or directory) `path`, at any depth, sorted by path
+/// (component by component), which is a pre-order: a subvolume comes before the ones nested
+/// in it, so snapshotting in this order and deleting in the reverse order both work. Only paths
+/// that exist below `path` on the same mount are listed: a subvolume hidden by a mount, or
+/// reached only through another mount, is not. `path` itself is not listed, and a symlink is
+/// refused.
+///
+/// The answer comes from the filesystem's root tree (`BTRFS_IOC_TREE_SEARCH`), so its cost
+/// grows with the number of subvolumes, not of files. The search needs `CAP_SYS_ADMIN`; where
+/// the kernel refuses it (`EPERM`), or cannot tell which mount a file is on, the directories
+/// below `path` are walked instead, with the same answer.
+pub fn nested_subvolumes(path: &Path) -> Result<Vec<PathBuf>> {
+    require_btrfs(path)?;
+    let mut out = match search_nested(path) {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            tracing::debug!(path = %path.display(), "no mount ids from statx: walking for nested subvolumes");
+            walk_nested(path)?
+        }
+        Err(e) if e.errno() == Some(Errno::EPERM) => {
+            tracing::debug!(path = %path.display(), error = %e, "tree search refused: walking for nested subvolumes");
+            walk_nested(path)?
+        }
+        Err(e) => return Err(e),
+    };
+    out.sort();
+    Ok(out)
+}
+
+/// `BTRFS_ROOT_REF_KEY`: the root tree item `(parent id, ROOT_REF, child id)` that records
+/// where a subvolume's directory entry is in its parent.
+const ROOT_REF_KEY: u32 = 156;
+/// Size of the packed `struct btrfs_root_ref { __le64 dirid; __le64 sequence; __le16
+/// name_len; }` that precedes the name.
+const ROOT_REF_SIZE: usize = 18;
+/// Inode number of the empty directory a snapshot shows where the source had a nested
+/// subvolume (`BTRFS_EMPTY_SUBVOL_DIR_OBJECTID`).
+const EMPTY_SUBVOL_DIR_OBJECTID: u64 = 2;
+
+/// One `ROOT_REF` item: a child subvolume and where its entry is in the parent.
+struct RootRef {
+    /// The child's subvolume id (the key's offset).
+    child: u64,
+    /// Inode of the directory holding the child's entry, in the parent subvolume.
+    dirid: u64,
+    /// The entry's name.
+    name: OsString,
+}
+
+/// Lists what [`nested_subvolumes`] lists from the root tree; `None` when the kernel does not
+/// report mount ids, without which reachability cannot be checked.
+fn search_nested(path: &Path) -> Result<Option<Vec<PathBuf>>> {
+    let dir = open_dir_nofollow(path)?;
+    let st = fstatx(&dir, path)?;
+    if st.ino == EMPTY_SUBVOL_DIR_OBJECTID {
+        // A snapshot's stand-in for a nested subvolume of its source: always empty.
+        return Ok(Some(Vec::new()));
+    }
+    let Some(mnt_id) = st.mnt_id else {
+        return Ok(None);
+    };
+    let subvol = lookup_subvolume(&dir, path)?;
+    let mut search = NestedSearch {
+        dir,
+        path,
+        mnt_id,
+        dir_paths: HashMap::new(),
+        out: Vec::new(),
+    };
+    // Where `path` is inside its subvolume: only children below there are wanted.
+    let prefix = search.dir_path(subvol, st.ino)?;
+    search.children(subvol, &prefix, Path::new(""))?;
+    Ok(Some(search.out))
+}
+
+/// State of one [`search_nested`] call.
+struct NestedSearch<'a> {
+    /// `path`, open.
+    dir: File,
+    /// The path asked about.
+    path: &'a Path,
+    /// The mount `path` is on: listed subvolumes must be on it too.
+    mnt_id: u64,
+    /// Paths of directories inside subvolumes already resolved, by (subvolume, inode).
+    dir_paths: HashMap<(u64, u64), PathBuf>,
+    /// Nested subvolumes found.
+    out: Vec<PathBuf>,
+}
+
+impl NestedSearch<'_> {
+    /// Adds the children of subvolume `parent` whose path in it is below `prefix`, then
+    /// theirs; `base` is where `parent`'s `prefix` is relative to `self.path`.
+    fn children(&mut self, parent: u64, prefix: &Path, base: &Path) -> Result<()> {
+        for r in root_refs(&self.dir, self.path, parent)? {
+            let in_parent = self.dir_path(parent, r.dirid)?.join(&r.name);
+            let rel = match in_parent.strip_prefix(prefix) {
+                Ok(below) if below.as_os_str().is_empty() => continue,
+                Ok(below) => base.join(below),
+                Err(_) => continue,
+            };
+            if !self.reachable(&rel, r.child)? {
+                tracing::debug!(
+                    path = %self.path.join(&rel).display(),
+                    id = r.child,
+                    "nested subvolume not reachable from here: not listed"
+                );
+                continue;
+            }
+            self.out.push(self.path.join(&rel));
+            self.children(r.child, Path::new(""), &rel)?;
+        }
+        Ok(())
+    }
+
+    /// The path of directory `ino` inside subvolume `tree`, relative to its root.
+    fn dir_path(&mut self, tree: u64, ino: u64) -> Result<PathBuf> {
+        if ino == FIRST_FREE_OBJECTID {
+            return Ok(PathBuf::new());
+        }
+        if let Some(p) = self.dir_paths.get(&(tree, ino)) {
+            return Ok(p.clone());
+        }
+        let mut args: InoLookupArgs = zeroed();
+        args.treeid = tree;
+        args.objectid = ino;
+        ioctl(
+            &self.dir,
+            request::INO_LOOKUP,
+            &mut args,
+            "BTRFS_IOC_INO_LOOKUP",
+            self.path,
+        )?;
+        // The kernel writes "a/b/": NUL-terminated, with a trailing slash.
+        let len = args
+            .name
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(args.name.len());
+        let p = PathBuf::from(OsStr::from_bytes(&args.name[..len]));
+        self.dir_paths.insert((tree, ino), p.clone());
+        Ok(p)
+    }
+
+    /// Whether `rel` (below `self.path`) is the root of subvolume `id`, reached without
+    /// crossing into another mount and without following a symlink at its end.
+    fn reachable(&self, rel: &Path, id: u64) -> Result<bool> {
+        let full = self.path.join(rel);
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = match openat(Some(self.dir.as_raw_fd()), rel, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => return Ok(false),
+            Err(e) => return Err(StorageError::sys("open directory", &full, e)),
+        };
+        // SAFETY: `openat` just returned this descriptor and nothing else owns it.
+        let sub = unsafe { File::from_raw_fd(fd) };
+        let st = fstatx(&sub, &full)?;
+        if st.ino != FIRST_FREE_OBJECTID || st.mnt_id != Some(self.mnt_id) {
+            return Ok(false);
+        }
+        Ok(lookup_subvolume(&sub, &full)? == id)
+    }
+}
+
+/// The `ROOT_REF` items of subvolume `parent`: its direct children.
+fn root_refs(dir: &File, path: &Path, parent: u64) -> Result<Vec<RootRef>> {
+    let key = SearchKey {
+        tree_id: ROOT_TREE_OBJECTID,
+        min_objectid: parent,
+        max_objectid: parent,
+        min_type: ROOT_REF_KEY,
+        max_type: ROOT_REF_KEY,
+        min_offset: 0,
+        max_offset: u64::MAX,
+        max_transid: u64::MAX,
+        ..Default::default()
+    };
+    let mut refs = Vec::new();
+    let mut bad = None;
+    tree_search(dir, path, key, |h, item| {
+        if h.objectid != parent || h.type_ != ROOT_REF_KEY {
+            return;
+        }
+        match parse_root_ref(h.offset, item) {
+            Some(r) => refs.push(r),
+            None => bad = Some(h.offset),
+        }
+    })?;
+    if let Some(child) = bad {
+        return Err(StorageError::invalid(
+            "btrfs root ref",
+            format!("{parent} -> {child}"),
+            format!(
+                "item shorter than its name in the root tree of {}",
+                path.display()
+            ),
+        ));
+    }
+    Ok(refs)
+}
+
+/// Decodes a `btrfs_root_ref` item followed by its name; `None` when it is truncated.
+fn parse_root_ref(child: u64, item: &[u8]) -> Option<RootRef> {
+    let dirid = u64::from_le_bytes(item.get(0..8)?.try_into().ok()?);
+    let name_len = usize::from(u16::from_le_bytes(item.get(16..18)?.try_into().ok()?));
+    let name = item.get(ROOT_REF_SIZE..ROOT_REF_SIZE + name_len)?;
+    Some(RootRef {
+        child,
+        dirid,
+        name: OsStr::from_bytes(name).to_os_string(),
+    })
+}
+
+/// The id of the subvolume holding the open file `f` (`BTRFS_IOC_INO_LOOKUP` of inode 256,
+/// which the kernel answers without privileges).
+fn lookup_subvolume(f: &File, path: &Path) -> Result<u64> {
     let mut args: InoLookupArgs = zeroed();
     args.objectid = FIRST_FREE_OBJECTID;
     ioctl(
-        &f,
+        f,
         request::INO_LOOKUP,
         &mut args,
         "BTRFS_IOC_INO_LOOKUP",
@@ -518,12 +743,47 @@ pub fn subvolume_id(path: &Path) -> Result<u64> {
     Ok(args.treeid)
 }
 
-/// The subvolumes below the subvolume (or directory) `path`, at any depth, in pre-order: a
-/// subvolume comes before the ones nested in it, so snapshotting in this order and deleting
-/// in the reverse order both work. Found by walking the directories on the same mount
-/// (other mounts are skipped) for inode 256.
-pub fn nested_subvolumes(path: &Path) -> Result<Vec<PathBuf>> {
-    require_btrfs(path)?;
+/// Inode number and mount id of an open file.
+struct FdStat {
+    ino: u64,
+    /// `None` when the kernel does not report mount ids (before Linux 5.8).
+    mnt_id: Option<u64>,
+}
+
+/// `statx` of an open file, for its inode number and mount id.
+fn fstatx(f: &File, path: &Path) -> Result<FdStat> {
+    // SAFETY: statx only writes into the zeroed buffer it is given.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: the descriptor is open, the empty path is NUL-terminated and `stx` is a valid
+    // statx buffer.
+    let ret = unsafe {
+        libc::statx(
+            f.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_STATX_SYNC_AS_STAT,
+            libc::STATX_INO | libc::STATX_MNT_ID,
+            &mut stx,
+        )
+    };
+    Errno::result(ret).map_err(|e| StorageError::sys("statx", path, e))?;
+    Ok(FdStat {
+        ino: stx.stx_ino,
+        mnt_id: (stx.stx_mask & libc::STATX_MNT_ID != 0).then_some(stx.stx_mnt_id),
+    })
+}
+
+/// Opens a directory for ioctls without following a symlink at its end.
+fn open_dir_nofollow(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| StorageError::io("open directory", path, e))
+}
+
+/// The fallback of [`nested_subvolumes`]: walks the directories below `path` on its mount
+/// (other mounts are skipped) for directories with inode 256.
+fn walk_nested(path: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     walk_subvolumes(path, &mut out)?;
     Ok(out)

@@ -367,6 +367,16 @@ impl Cgroup {
         read(&d.path.join(file)).ok()?.trim().parse().ok()
     }
 
+    /// Highest memory use, in bytes.
+    pub fn memory_peak(&self) -> Option<u64> {
+        let d = self.find("memory")?;
+        let file = match d.version {
+            Version::V1 => "memory.max_usage_in_bytes",
+            Version::V2 => "memory.peak",
+        };
+        read(&d.path.join(file)).ok()?.trim().parse().ok()
+    }
+
     /// CPU time used, in nanoseconds.
     pub fn cpu_usage_ns(&self) -> Option<u64> {
         if let Some(d) = self.find("cpuacct").filter(|d| d.version == Version::V1) {

@@ -671,6 +671,7 @@ impl Monitor {
             idmap: self.spec.idmap.clone(),
             cgroup: cg.clone(),
             memory_usage: cg.memory_usage(),
+            memory_peak: cg.memory_peak(),
             cpu_usage_ns: cg.cpu_usage_ns(),
             processes: cg.process_count(),
         }
@@ -706,6 +707,19 @@ impl Monitor {
                         let _ = protocol::send(&conn, &Reply::Done, &[]);
                     }
                     Err(e) => err(&conn, e.to_string()),
+                }
+            }
+            Request::UpdateLimits { config } => {
+                let r = config
+                    .limits()
+                    .map_err(|e| e.to_string())
+                    .and_then(|l| self.spec.cgroup.apply_limits(&l).map_err(|e| e.to_string()));
+                match r {
+                    Ok(()) => {
+                        self.spec.config = config;
+                        let _ = protocol::send(&conn, &Reply::Done, &[]);
+                    }
+                    Err(e) => err(&conn, e),
                 }
             }
             Request::Stop => {

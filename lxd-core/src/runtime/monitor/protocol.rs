@@ -33,6 +33,11 @@ pub enum Request {
     Unfreeze,
     /// Run a command; stdio descriptors travel with the message.
     Exec(ExecRequest),
+    /// Apply new `limits.*` to the running container.
+    UpdateLimits {
+        /// The new configuration.
+        config: crate::config::InstanceConfig,
+    },
     /// Forward a signal to the process of this exec connection.
     Signal {
         /// The signal number.
@@ -122,6 +127,8 @@ pub struct MonitorInfo {
     pub cgroup: Cgroup,
     /// Memory in use, in bytes.
     pub memory_usage: Option<u64>,
+    /// Highest memory use, in bytes.
+    pub memory_peak: Option<u64>,
     /// CPU time used, in nanoseconds.
     pub cpu_usage_ns: Option<u64>,
     /// Number of processes.
