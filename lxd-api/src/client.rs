@@ -94,13 +94,15 @@ impl Client {
         headers: &[(&str, &str)],
         body: Bytes,
     ) -> Result<ApiResponse, ClientError> {
-        let stream = UnixStream::connect(&self.socket)
-            .await
-            .map_err(|source| ClientError::Connect {
-                path: self.socket.clone(),
-                source,
-            })?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        let stream =
+            UnixStream::connect(&self.socket)
+                .await
+                .map_err(|source| ClientError::Connect {
+                    path: self.socket.clone(),
+                    source,
+                })?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
@@ -174,7 +176,11 @@ impl Client {
     }
 
     /// Waits for an operation (by URL) to end; errors if it failed.
-    pub async fn wait(&self, op_url: &str, timeout: Option<Duration>) -> Result<Value, ClientError> {
+    pub async fn wait(
+        &self,
+        op_url: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Value, ClientError> {
         let t = timeout.map_or(-1, |t| t.as_secs() as i64);
         let r = self
             .request(Method::GET, &format!("{op_url}/wait?timeout={t}"), None)

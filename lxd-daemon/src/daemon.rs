@@ -34,7 +34,10 @@ fn setup_logging(args: &DaemonArgs) -> Result<()> {
                 .append(true)
                 .open(path)
                 .with_context(|| format!("open log file {path}"))?;
-            builder.with_writer(std::sync::Mutex::new(f)).with_ansi(false).init();
+            builder
+                .with_writer(std::sync::Mutex::new(f))
+                .with_ansi(false)
+                .init();
         }
         None => builder.with_writer(std::io::stderr).init(),
     }
@@ -57,11 +60,16 @@ fn group_id(name: &str) -> Result<u32> {
 fn bind(socket: &Path, group: Option<&str>) -> Result<UnixListener> {
     if socket.exists() {
         if std::os::unix::net::UnixStream::connect(socket).is_ok() {
-            bail!("LXD is already running (socket {} answers)", socket.display());
+            bail!(
+                "LXD is already running (socket {} answers)",
+                socket.display()
+            );
         }
-        std::fs::remove_file(socket).with_context(|| format!("remove stale {}", socket.display()))?;
+        std::fs::remove_file(socket)
+            .with_context(|| format!("remove stale {}", socket.display()))?;
     }
-    let listener = UnixListener::bind(socket).with_context(|| format!("bind {}", socket.display()))?;
+    let listener =
+        UnixListener::bind(socket).with_context(|| format!("bind {}", socket.display()))?;
     let gid = group.map(group_id).transpose()?;
     std::os::unix::fs::chown(socket, Some(0), Some(gid.unwrap_or(0)))
         .with_context(|| format!("chown {}", socket.display()))?;
@@ -96,10 +104,16 @@ async fn serve(dir: std::path::PathBuf, group: Option<String>) -> Result<()> {
     let store = lxd_cluster::SqliteStore::open_dir(&dir)
         .await
         .context("open the database")?;
-    let lxd = Lxd::open(LxdConfig::new(&dir), Arc::new(store), lxd_storage::drivers())
+    let lxd = Lxd::open(
+        LxdConfig::new(&dir),
+        Arc::new(store),
+        lxd_storage::drivers(),
+    )
+    .await
+    .context("open LXD")?;
+    lxd.recover()
         .await
-        .context("open LXD")?;
-    lxd.recover().await.context("recover from an interrupted run")?;
+        .context("recover from an interrupted run")?;
     let info = ServerInfo {
         version: lxd_api::LXD_VERSION.into(),
         pid: std::process::id(),
@@ -148,7 +162,9 @@ async fn serve(dir: std::path::PathBuf, group: Option<String>) -> Result<()> {
 /// `lxd waitready`: waits until the daemon answers.
 pub fn waitready(timeout: u64) -> Result<()> {
     let client = Client::new(&crate::lxd_dir());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let deadline = (timeout > 0).then(|| Instant::now() + Duration::from_secs(timeout));
         loop {
@@ -170,14 +186,20 @@ pub fn waitready(timeout: u64) -> Result<()> {
 /// `lxd shutdown`: asks the daemon to stop its instances and exit, and waits for it.
 pub fn shutdown(timeout: u64) -> Result<()> {
     let client = Client::new(&crate::lxd_dir());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         client
             .request(hyper::Method::PUT, "/internal/shutdown", None)
             .await
             .context("Failed to connect to LXD")?;
         let deadline = (timeout > 0).then(|| Instant::now() + Duration::from_secs(timeout));
-        while client.request(hyper::Method::GET, "/1.0", None).await.is_ok() {
+        while client
+            .request(hyper::Method::GET, "/1.0", None)
+            .await
+            .is_ok()
+        {
             if deadline.is_some_and(|d| Instant::now() > d) {
                 bail!("LXD still running after {timeout}s timeout");
             }

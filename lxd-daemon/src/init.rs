@@ -71,7 +71,14 @@ pub async fn apply(client: &Client, p: &Preseed) -> Result<()> {
         let config: BTreeMap<String, String> = p
             .config
             .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string()),
+                )
+            })
             .collect();
         client
             .call(Method::PATCH, "/1.0", Some(&json!({"config": config})))
@@ -80,7 +87,11 @@ pub async fn apply(client: &Client, p: &Preseed) -> Result<()> {
     }
     for pool in &p.storage_pools {
         let exists = client
-            .request(Method::GET, &format!("/1.0/storage-pools/{}", pool.name), None)
+            .request(
+                Method::GET,
+                &format!("/1.0/storage-pools/{}", pool.name),
+                None,
+            )
             .await
             .is_ok();
         if exists {
@@ -94,7 +105,11 @@ pub async fn apply(client: &Client, p: &Preseed) -> Result<()> {
                 .with_context(|| format!("Failed to update storage pool {:?}", pool.name))?;
         } else {
             client
-                .call(Method::POST, "/1.0/storage-pools", Some(&serde_json::to_value(pool)?))
+                .call(
+                    Method::POST,
+                    "/1.0/storage-pools",
+                    Some(&serde_json::to_value(pool)?),
+                )
                 .await
                 .with_context(|| format!("Failed to create storage pool {:?}", pool.name))?;
         }
@@ -124,7 +139,11 @@ pub async fn apply(client: &Client, p: &Preseed) -> Result<()> {
                 .with_context(|| format!("Failed to update profile {:?}", prof.name))?;
         } else {
             client
-                .call(Method::POST, "/1.0/profiles", Some(&serde_json::to_value(prof)?))
+                .call(
+                    Method::POST,
+                    "/1.0/profiles",
+                    Some(&serde_json::to_value(prof)?),
+                )
                 .await
                 .with_context(|| format!("Failed to create profile {:?}", prof.name))?;
         }
@@ -149,7 +168,10 @@ fn root_profile(pool: &str) -> PreseedProfile {
 
 fn auto_preseed(args: &InitArgs) -> Result<Preseed> {
     let backend = args.storage_backend.clone().unwrap_or_else(|| "dir".into());
-    let name = args.storage_pool.clone().unwrap_or_else(|| "default".into());
+    let name = args
+        .storage_pool
+        .clone()
+        .unwrap_or_else(|| "default".into());
     let mut config = BTreeMap::new();
     if let Some(dev) = &args.storage_create_device {
         config.insert("source".into(), dev.clone());
@@ -185,12 +207,19 @@ impl<R: BufRead> Asker<R> {
             bail!("Unexpected end of input");
         }
         let a = line.trim();
-        Ok(if a.is_empty() { default.to_string() } else { a.to_string() })
+        Ok(if a.is_empty() {
+            default.to_string()
+        } else {
+            a.to_string()
+        })
     }
 
     fn yes(&mut self, question: &str, default: bool) -> Result<bool> {
         loop {
-            let a = self.ask(&format!("{question} (yes/no)"), if default { "yes" } else { "no" })?;
+            let a = self.ask(
+                &format!("{question} (yes/no)"),
+                if default { "yes" } else { "no" },
+            )?;
             match a.to_lowercase().as_str() {
                 "yes" | "y" => return Ok(true),
                 "no" | "n" => return Ok(false),
@@ -203,17 +232,26 @@ impl<R: BufRead> Asker<R> {
 /// Asks LXD's questions (those this implementation can act on).
 fn interactive(client_drivers: &[String]) -> Result<Preseed> {
     let stdin = std::io::stdin();
-    let mut a = Asker { input: stdin.lock() };
+    let mut a = Asker {
+        input: stdin.lock(),
+    };
     let mut p = Preseed::default();
     if a.yes("Would you like to use LXD clustering?", false)? {
         bail!("Clustering is not supported");
     }
     if a.yes("Do you want to configure a new storage pool?", true)? {
         let name = a.ask("Name of the new storage pool", "default")?;
-        let default = if client_drivers.iter().any(|d| d == "btrfs") { "btrfs" } else { "dir" };
+        let default = if client_drivers.iter().any(|d| d == "btrfs") {
+            "btrfs"
+        } else {
+            "dir"
+        };
         let driver = loop {
             let d = a.ask(
-                &format!("Name of the storage backend to use ({})", client_drivers.join(", ")),
+                &format!(
+                    "Name of the storage backend to use ({})",
+                    client_drivers.join(", ")
+                ),
                 default,
             )?;
             if client_drivers.contains(&d) {
@@ -227,14 +265,24 @@ fn interactive(client_drivers: &[String]) -> Result<Preseed> {
                 "Would you like to use an existing empty block device (e.g. a disk or partition)?",
                 false,
             )? {
-                config.insert("source".into(), a.ask("Path to the existing block device", "")?);
+                config.insert(
+                    "source".into(),
+                    a.ask("Path to the existing block device", "")?,
+                );
             } else {
                 let size = a.ask("Size in GiB of the new loop device (1GiB minimum)", "5GiB")?;
-                let size = if size.bytes().all(|b| b.is_ascii_digit()) { format!("{size}GiB") } else { size };
+                let size = if size.bytes().all(|b| b.is_ascii_digit()) {
+                    format!("{size}GiB")
+                } else {
+                    size
+                };
                 config.insert("size".into(), size);
             }
         } else if driver == "btrfs" {
-            config.insert("source".into(), a.ask("Name of the existing BTRFS pool or dataset", "")?);
+            config.insert(
+                "source".into(),
+                a.ask("Name of the existing BTRFS pool or dataset", "")?,
+            );
         }
         p.storage_pools.push(PreseedPool {
             name: name.clone(),
@@ -244,15 +292,24 @@ fn interactive(client_drivers: &[String]) -> Result<Preseed> {
         });
         p.profiles.push(root_profile(&name));
     }
-    if a.yes("Would you like the LXD server to be available over the network?", false)? {
+    if a.yes(
+        "Would you like the LXD server to be available over the network?",
+        false,
+    )? {
         bail!("Listening on the network is not supported; use the unix socket");
     }
-    let updates = a.yes("Would you like stale cached images to be updated automatically?", true)?;
+    let updates = a.yes(
+        "Would you like stale cached images to be updated automatically?",
+        true,
+    )?;
     p.config.insert(
         "images.auto_update_interval".into(),
         Value::String(if updates { "6" } else { "0" }.into()),
     );
-    if a.yes("Would you like a YAML \"lxd init\" preseed to be printed?", false)? {
+    if a.yes(
+        "Would you like a YAML \"lxd init\" preseed to be printed?",
+        false,
+    )? {
         print!("{}", yaml_serde::to_string(&p)?);
     }
     Ok(p)
@@ -260,7 +317,9 @@ fn interactive(client_drivers: &[String]) -> Result<Preseed> {
 
 /// Runs `lxd init`.
 pub fn run(args: InitArgs) -> Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let client = client();
         let server = client
@@ -279,9 +338,14 @@ pub fn run(args: InitArgs) -> Result<()> {
         } else if args.auto {
             auto_preseed(&args)?
         } else {
-            let drivers: Vec<String> = server.metadata()["environment"]["storage_supported_drivers"]
+            let drivers: Vec<String> = server.metadata()["environment"]
+                ["storage_supported_drivers"]
                 .as_array()
-                .map(|a| a.iter().filter_map(|d| d["Name"].as_str().map(str::to_string)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|d| d["Name"].as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_else(|| vec!["dir".into()]);
             interactive(&drivers)?
         };

@@ -32,7 +32,11 @@ pub fn render(columns: &[String], rows: &[Vec<Value>]) -> String {
         .collect();
     let rule: String = format!(
         "+{}+\n",
-        widths.iter().map(|w| "-".repeat(w + 2)).collect::<Vec<_>>().join("+")
+        widths
+            .iter()
+            .map(|w| "-".repeat(w + 2))
+            .collect::<Vec<_>>()
+            .join("+")
     );
     let mut out = rule.clone();
     out.push('|');
@@ -40,7 +44,12 @@ pub fn render(columns: &[String], rows: &[Vec<Value>]) -> String {
         let len = c.chars().count();
         let left = (w - len) / 2;
         let right = w - len - left;
-        out.push_str(&format!(" {}{}{} |", " ".repeat(left), c, " ".repeat(right)));
+        out.push_str(&format!(
+            " {}{}{} |",
+            " ".repeat(left),
+            c,
+            " ".repeat(right)
+        ));
     }
     out.push('\n');
     out.push_str(&rule);
@@ -68,16 +77,25 @@ pub fn run(args: SqlArgs) -> Result<()> {
     } else {
         args.query.clone()
     };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let client = Client::new(&crate::lxd_dir());
         if query.trim() == ".schema" || query.trim() == ".dump" {
             let path = format!(
                 "/internal/sql?database={}&{}=1",
                 args.database,
-                if query.trim() == ".schema" { "schema" } else { "dump" }
+                if query.trim() == ".schema" {
+                    "schema"
+                } else {
+                    "dump"
+                }
             );
-            let r = client.request(Method::GET, &path, None).await.context("Failed to request dump")?;
+            let r = client
+                .request(Method::GET, &path, None)
+                .await
+                .context("Failed to request dump")?;
             print!("{}", r.metadata()["text"].as_str().unwrap_or(""));
             return Ok(());
         }
@@ -88,7 +106,10 @@ pub fn run(args: SqlArgs) -> Result<()> {
                 Some(&json!({"database": args.database, "query": query})),
             )
             .await?;
-        let results = r.metadata()["Results"].as_array().cloned().unwrap_or_default();
+        let results = r.metadata()["Results"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let many = results.len() > 1;
         for (i, res) in results.iter().enumerate() {
             if many {
@@ -97,11 +118,19 @@ pub fn run(args: SqlArgs) -> Result<()> {
             if res["type"] == "select" {
                 let columns: Vec<String> = res["columns"]
                     .as_array()
-                    .map(|a| a.iter().map(|c| c.as_str().unwrap_or("").to_string()).collect())
+                    .map(|a| {
+                        a.iter()
+                            .map(|c| c.as_str().unwrap_or("").to_string())
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let rows: Vec<Vec<Value>> = res["rows"]
                     .as_array()
-                    .map(|a| a.iter().map(|r| r.as_array().cloned().unwrap_or_default()).collect())
+                    .map(|a| {
+                        a.iter()
+                            .map(|r| r.as_array().cloned().unwrap_or_default())
+                            .collect()
+                    })
                     .unwrap_or_default();
                 print!("{}", render(&columns, &rows));
             } else {
@@ -124,7 +153,11 @@ mod tests {
     fn table_like_lxd() {
         let t = render(
             &["id".into(), "name".into(), "description".into()],
-            &[vec![json!(1), json!("default"), json!("Default LXD project")]],
+            &[vec![
+                json!(1),
+                json!("default"),
+                json!("Default LXD project"),
+            ]],
         );
         assert_eq!(
             t,

@@ -79,7 +79,10 @@ fn network_state(pid: i32) -> BTreeMap<String, types::InstanceStateNetwork> {
 }
 
 /// The `state` object of an instance.
-pub async fn state_of(st: &ApiState, rec: &InstanceRecord) -> Result<types::InstanceState, ApiError> {
+pub async fn state_of(
+    st: &ApiState,
+    rec: &InstanceRecord,
+) -> Result<types::InstanceState, ApiError> {
     let c = st.lxd.container(&rec.project, &rec.name).await?;
     let s = c.state().await?;
     let running = s.status != InstanceStatus::Stopped;
@@ -103,7 +106,11 @@ pub async fn state_of(st: &ApiState, rec: &InstanceRecord) -> Result<types::Inst
     })
 }
 
-fn snapshot_json(rec: &SnapshotRecord, expanded_config: BTreeMap<String, String>, expanded_devices: types::Devices) -> types::InstanceSnapshot {
+fn snapshot_json(
+    rec: &SnapshotRecord,
+    expanded_config: BTreeMap<String, String>,
+    expanded_devices: types::Devices,
+) -> types::InstanceSnapshot {
     types::InstanceSnapshot {
         expires_at: ts(rec.expires_at),
         architecture: "x86_64".into(),
@@ -122,7 +129,10 @@ fn snapshot_json(rec: &SnapshotRecord, expanded_config: BTreeMap<String, String>
 }
 
 /// The snapshots of an instance as LXD sends them.
-pub async fn snapshots_of(st: &ApiState, rec: &InstanceRecord) -> Result<Vec<types::InstanceSnapshot>, ApiError> {
+pub async fn snapshots_of(
+    st: &ApiState,
+    rec: &InstanceRecord,
+) -> Result<Vec<types::InstanceSnapshot>, ApiError> {
     let mut out = Vec::new();
     for s in st.lxd.store().snapshots(&rec.project, &rec.name).await? {
         let as_inst = InstanceRecord {
@@ -138,7 +148,11 @@ pub async fn snapshots_of(st: &ApiState, rec: &InstanceRecord) -> Result<Vec<typ
 }
 
 /// The instance object (recursion 1 of the list); with `full`, also state and snapshots.
-pub async fn instance_json(st: &ApiState, rec: &InstanceRecord, full: bool) -> Result<types::InstanceFull, ApiError> {
+pub async fn instance_json(
+    st: &ApiState,
+    rec: &InstanceRecord,
+    full: bool,
+) -> Result<types::InstanceFull, ApiError> {
     let (expanded_config, expanded_devices) = st.lxd.expanded(rec).await?;
     let state = state_of(st, rec).await?;
     let mut inst = types::InstanceFull {
@@ -188,7 +202,11 @@ pub async fn collection(st: Arc<ApiState>, req: Req, kind: &str) -> Result<Reply
     match req.method {
         Method::GET => {
             let all = req.query.get("all-projects").is_some_and(|v| v == "true");
-            let recs = st.lxd.store().instances(if all { None } else { Some(&project) }).await?;
+            let recs = st
+                .lxd
+                .store()
+                .instances(if all { None } else { Some(&project) })
+                .await?;
             let urls = recs
                 .iter()
                 .map(|r| url(&format!("/1.0/{kind}/{}", r.name), &r.project))
@@ -216,8 +234,8 @@ pub async fn collection(st: Arc<ApiState>, req: Req, kind: &str) -> Result<Reply
 }
 
 const ADJECTIVES: &[&str] = &[
-    "able", "brave", "calm", "daring", "eager", "fair", "gentle", "happy", "jolly", "keen", "lucky",
-    "merry", "neat", "proud", "quick", "rapid", "sunny", "tidy", "vivid", "witty",
+    "able", "brave", "calm", "daring", "eager", "fair", "gentle", "happy", "jolly", "keen",
+    "lucky", "merry", "neat", "proud", "quick", "rapid", "sunny", "tidy", "vivid", "witty",
 ];
 const NOUNS: &[&str] = &[
     "ant", "bear", "cat", "dog", "eel", "fox", "gnu", "hawk", "ibis", "jay", "kiwi", "lynx",
@@ -226,7 +244,9 @@ const NOUNS: &[&str] = &[
 
 fn random_name() -> String {
     let r = std::fs::read_to_string("/proc/sys/kernel/random/uuid").unwrap_or_default();
-    let n = r.bytes().fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
+    let n = r
+        .bytes()
+        .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
     format!(
         "{}-{}",
         ADJECTIVES[(n % ADJECTIVES.len() as u64) as usize],
@@ -237,9 +257,16 @@ fn random_name() -> String {
 async fn create(st: Arc<ApiState>, mut req: Req, project: &str) -> Result<Reply, ApiError> {
     let body: types::InstancesPost = req.json().await?;
     if !body.r#type.is_empty() && body.r#type != "container" {
-        return Err(ApiError::bad_request(format!("Instance type {:?} is not supported", body.r#type)));
+        return Err(ApiError::bad_request(format!(
+            "Instance type {:?} is not supported",
+            body.r#type
+        )));
     }
-    let name = if body.name.is_empty() { random_name() } else { body.name.clone() };
+    let name = if body.name.is_empty() {
+        random_name()
+    } else {
+        body.name.clone()
+    };
     let source = match body.source.r#type.as_str() {
         "image" => {
             let s = &body.source;
@@ -248,7 +275,9 @@ async fn create(st: Arc<ApiState>, mut req: Req, project: &str) -> Result<Reply,
             } else if !s.alias.is_empty() {
                 s.alias.clone()
             } else if !s.server.is_empty() {
-                return Err(ApiError::bad_request("Remote image servers are not supported; import the image first"));
+                return Err(ApiError::bad_request(
+                    "Remote image servers are not supported; import the image first",
+                ));
             } else {
                 return Err(ApiError::bad_request("No image alias or fingerprint given"));
             };
@@ -257,14 +286,20 @@ async fn create(st: Arc<ApiState>, mut req: Req, project: &str) -> Result<Reply,
         "none" | "" => InstanceSource::None,
         "copy" => {
             if body.source.source.contains('/') {
-                return Err(ApiError::bad_request("Copying from a snapshot is not supported"));
+                return Err(ApiError::bad_request(
+                    "Copying from a snapshot is not supported",
+                ));
             }
             InstanceSource::Copy {
                 source: body.source.source.clone(),
                 instance_only: body.source.instance_only || body.source.container_only,
             }
         }
-        other => return Err(ApiError::bad_request(format!("Unsupported instance source {other:?}"))),
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "Unsupported instance source {other:?}"
+            )))
+        }
     };
     let mut names = vec![name.as_str()];
     if let InstanceSource::Copy { source, .. } = &source {
@@ -273,19 +308,22 @@ async fn create(st: Arc<ApiState>, mut req: Req, project: &str) -> Result<Reply,
     let res = resources(project, &names);
     let project = project.to_string();
     let st2 = st.clone();
-    task(&st, NewOp::task(&project, "Creating instance", &res), move |_op| async move {
-        let req = CreateInstance {
-            project: project.clone(),
-            name: name.clone(),
-            source,
-            config: body.config,
-            devices: body.devices,
-            profiles: (!body.profiles.is_empty()).then_some(body.profiles),
-            pool: None,
-            ephemeral: body.ephemeral,
-            description: body.description,
-        };
-        let rec = st2.lxd.create_instance(req).await.map_err(|e| {
+    task(
+        &st,
+        NewOp::task(&project, "Creating instance", &res),
+        move |_op| async move {
+            let req = CreateInstance {
+                project: project.clone(),
+                name: name.clone(),
+                source,
+                config: body.config,
+                devices: body.devices,
+                profiles: (!body.profiles.is_empty()).then_some(body.profiles),
+                pool: None,
+                ephemeral: body.ephemeral,
+                description: body.description,
+            };
+            let rec = st2.lxd.create_instance(req).await.map_err(|e| {
             let e = ApiError::from(e);
             if e.status == 409 {
                 ApiError::bad_request(format!(
@@ -295,24 +333,30 @@ async fn create(st: Arc<ApiState>, mut req: Req, project: &str) -> Result<Reply,
                 e
             }
         })?;
-        let (_, devices) = st2.lxd.expanded(&rec).await?;
-        let pool = devices
-            .values()
-            .find(|d| d.get("path").map(String::as_str) == Some("/"))
-            .and_then(|d| d.get("pool").cloned())
-            .unwrap_or_default();
-        st2.events.lifecycle(
-            &project,
-            "instance-created",
-            &url(&format!("/1.0/instances/{name}"), &project),
-            json!({"storage-pool": pool, "type": "container"}),
-        );
-        Ok(())
-    })
+            let (_, devices) = st2.lxd.expanded(&rec).await?;
+            let pool = devices
+                .values()
+                .find(|d| d.get("path").map(String::as_str) == Some("/"))
+                .and_then(|d| d.get("pool").cloned())
+                .unwrap_or_default();
+            st2.events.lifecycle(
+                &project,
+                "instance-created",
+                &url(&format!("/1.0/instances/{name}"), &project),
+                json!({"storage-pool": pool, "type": "container"}),
+            );
+            Ok(())
+        },
+    )
 }
 
 /// Dispatches `/1.0/instances/NAME/...`.
-pub async fn route(st: Arc<ApiState>, req: Req, name: &str, rest: &[String]) -> Result<Reply, ApiError> {
+pub async fn route(
+    st: Arc<ApiState>,
+    req: Req,
+    name: &str,
+    rest: &[String],
+) -> Result<Reply, ApiError> {
     let project = req.project();
     let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
     match rest.as_slice() {
@@ -329,7 +373,12 @@ pub async fn route(st: Arc<ApiState>, req: Req, name: &str, rest: &[String]) -> 
     }
 }
 
-async fn entity(st: Arc<ApiState>, mut req: Req, project: &str, name: &str) -> Result<Reply, ApiError> {
+async fn entity(
+    st: Arc<ApiState>,
+    mut req: Req,
+    project: &str,
+    name: &str,
+) -> Result<Reply, ApiError> {
     let rec = st.lxd.store().instance(project, name).await?;
     match req.method {
         Method::GET => {
@@ -347,22 +396,30 @@ async fn entity(st: Arc<ApiState>, mut req: Req, project: &str, name: &str) -> R
         Method::PUT | Method::PATCH => {
             check_etag(&req, &writable(&rec))?;
             let body: Value = req.json().await?;
-            let restore = body.get("restore").and_then(Value::as_str).unwrap_or("").to_string();
+            let restore = body
+                .get("restore")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             let res = resources(project, &[name]);
             let (project, name) = (project.to_string(), name.to_string());
             if !restore.is_empty() {
                 let snap = restore.rsplit('/').next().unwrap_or(&restore).to_string();
                 let st2 = st.clone();
-                return task(&st, NewOp::task(&project, "Restoring snapshot", &res), move |_op| async move {
-                    st2.lxd.restore_instance(&project, &name, &snap).await?;
-                    st2.events.lifecycle(
-                        &project,
-                        "instance-restored",
-                        &url(&format!("/1.0/instances/{name}"), &project),
-                        json!({"snapshot": format!("{name}/{snap}")}),
-                    );
-                    Ok(())
-                });
+                return task(
+                    &st,
+                    NewOp::task(&project, "Restoring snapshot", &res),
+                    move |_op| async move {
+                        st2.lxd.restore_instance(&project, &name, &snap).await?;
+                        st2.events.lifecycle(
+                            &project,
+                            "instance-restored",
+                            &url(&format!("/1.0/instances/{name}"), &project),
+                            json!({"snapshot": format!("{name}/{snap}")}),
+                        );
+                        Ok(())
+                    },
+                );
             }
             let mut next = writable(&rec);
             if req.method == Method::PATCH {
@@ -373,21 +430,35 @@ async fn entity(st: Arc<ApiState>, mut req: Req, project: &str, name: &str) -> R
             let put: types::InstancePut = serde_json::from_value(next)
                 .map_err(|e| ApiError::bad_request(format!("Invalid instance: {e}")))?;
             let st2 = st.clone();
-            task(&st, NewOp::task(&project, "Updating instance", &res), move |_op| async move {
-                let update = InstanceUpdate {
-                    config: put.config,
-                    devices: put.devices,
-                    profiles: put.profiles,
-                    description: put.description,
-                    ephemeral: put.ephemeral,
-                };
-                st2.lxd.update_instance(&project, &name, update).await.map_err(|e| match e {
-                    lxd_core::Error::Config(c) => ApiError::bad_request(format!("Invalid config: {c}")),
-                    e => e.into(),
-                })?;
-                st2.events.lifecycle(&project, "instance-updated", &url(&format!("/1.0/instances/{name}"), &project), json!({}));
-                Ok(())
-            })
+            task(
+                &st,
+                NewOp::task(&project, "Updating instance", &res),
+                move |_op| async move {
+                    let update = InstanceUpdate {
+                        config: put.config,
+                        devices: put.devices,
+                        profiles: put.profiles,
+                        description: put.description,
+                        ephemeral: put.ephemeral,
+                    };
+                    st2.lxd
+                        .update_instance(&project, &name, update)
+                        .await
+                        .map_err(|e| match e {
+                            lxd_core::Error::Config(c) => {
+                                ApiError::bad_request(format!("Invalid config: {c}"))
+                            }
+                            e => e.into(),
+                        })?;
+                    st2.events.lifecycle(
+                        &project,
+                        "instance-updated",
+                        &url(&format!("/1.0/instances/{name}"), &project),
+                        json!({}),
+                    );
+                    Ok(())
+                },
+            )
         }
         Method::POST => {
             let body: types::InstancePost = req.json().await?;
@@ -395,45 +466,68 @@ async fn entity(st: Arc<ApiState>, mut req: Req, project: &str, name: &str) -> R
                 return Err(ApiError::bad_request("Migration is not supported"));
             }
             if !body.pool.is_empty() || !body.project.is_empty() {
-                return Err(ApiError::bad_request("Moving an instance to another pool or project is not supported"));
+                return Err(ApiError::bad_request(
+                    "Moving an instance to another pool or project is not supported",
+                ));
             }
             let res = resources(project, &[name]);
             let (project, name) = (project.to_string(), name.to_string());
             let st2 = st.clone();
-            task(&st, NewOp::task(&project, "Renaming instance", &res), move |_op| async move {
-                st2.lxd.rename_instance(&project, &name, &body.name).await?;
-                st2.events.lifecycle(
-                    &project,
-                    "instance-renamed",
-                    &url(&format!("/1.0/instances/{}", body.name), &project),
-                    json!({"old_name": name}),
-                );
-                Ok(())
-            })
+            task(
+                &st,
+                NewOp::task(&project, "Renaming instance", &res),
+                move |_op| async move {
+                    st2.lxd.rename_instance(&project, &name, &body.name).await?;
+                    st2.events.lifecycle(
+                        &project,
+                        "instance-renamed",
+                        &url(&format!("/1.0/instances/{}", body.name), &project),
+                        json!({"old_name": name}),
+                    );
+                    Ok(())
+                },
+            )
         }
         Method::DELETE => {
             let res = resources(project, &[name]);
             let (project, name) = (project.to_string(), name.to_string());
             let st2 = st.clone();
-            task(&st, NewOp::task(&project, "Deleting instance", &res), move |_op| async move {
-                for s in st2.lxd.store().snapshots(&project, &name).await? {
+            task(
+                &st,
+                NewOp::task(&project, "Deleting instance", &res),
+                move |_op| async move {
+                    for s in st2.lxd.store().snapshots(&project, &name).await? {
+                        st2.events.lifecycle(
+                            &project,
+                            "instance-snapshot-deleted",
+                            &url(
+                                &format!("/1.0/instances/{name}/snapshots/{}", s.name),
+                                &project,
+                            ),
+                            json!({}),
+                        );
+                    }
+                    st2.lxd.delete_instance(&project, &name, false).await?;
                     st2.events.lifecycle(
                         &project,
-                        "instance-snapshot-deleted",
-                        &url(&format!("/1.0/instances/{name}/snapshots/{}", s.name), &project),
+                        "instance-deleted",
+                        &url(&format!("/1.0/instances/{name}"), &project),
                         json!({}),
                     );
-                }
-                st2.lxd.delete_instance(&project, &name, false).await?;
-                st2.events.lifecycle(&project, "instance-deleted", &url(&format!("/1.0/instances/{name}"), &project), json!({}));
-                Ok(())
-            })
+                    Ok(())
+                },
+            )
         }
         _ => Err(ApiError::method_not_allowed()),
     }
 }
 
-async fn state(st: Arc<ApiState>, mut req: Req, project: &str, name: &str) -> Result<Reply, ApiError> {
+async fn state(
+    st: Arc<ApiState>,
+    mut req: Req,
+    project: &str,
+    name: &str,
+) -> Result<Reply, ApiError> {
     let rec = st.lxd.store().instance(project, name).await?;
     match req.method {
         Method::GET => Ok(Reply::Sync(to_value(&state_of(&st, &rec).await?)?)),
@@ -450,23 +544,34 @@ async fn state(st: Arc<ApiState>, mut req: Req, project: &str, name: &str) -> Re
             let res = vec![("instances", url(&format!("/1.0/instances/{name}"), project))];
             let (project, name) = (project.to_string(), name.to_string());
             let st2 = st.clone();
-            task(&st, NewOp::task(&project, description, &res), move |_op| async move {
-                change_state(&st2, &project, &name, &body).await
-            })
+            task(
+                &st,
+                NewOp::task(&project, description, &res),
+                move |_op| async move { change_state(&st2, &project, &name, &body).await },
+            )
         }
         _ => Err(ApiError::method_not_allowed()),
     }
 }
 
 /// Carries out a state change, failing with LXD's messages.
-async fn change_state(st: &ApiState, project: &str, name: &str, body: &types::InstanceStatePut) -> Result<(), ApiError> {
+async fn change_state(
+    st: &ApiState,
+    project: &str,
+    name: &str,
+    body: &types::InstanceStatePut,
+) -> Result<(), ApiError> {
     let lxd = &st.lxd;
     let c = lxd.container(project, name).await?;
     let status = c.state().await?.status;
     let source = url(&format!("/1.0/instances/{name}"), project);
     let requestor = |action: &str| st.events.lifecycle(project, action, &source, Value::Null);
     // `timeout` -1 means "no limit" to the client; we bound it by LXD's later default.
-    let timeout = if body.timeout < 0 { Duration::from_secs(600) } else { Duration::from_secs(body.timeout as u64) };
+    let timeout = if body.timeout < 0 {
+        Duration::from_secs(600)
+    } else {
+        Duration::from_secs(body.timeout as u64)
+    };
     match body.action.as_str() {
         "start" => {
             if status != InstanceStatus::Stopped {
@@ -481,13 +586,18 @@ async fn change_state(st: &ApiState, project: &str, name: &str, body: &types::In
             }
             let force = body.force || body.timeout == 0;
             lxd.stop_instance(project, name, force, timeout).await?;
-            requestor(if force { "instance-stopped" } else { "instance-shutdown" });
+            requestor(if force {
+                "instance-stopped"
+            } else {
+                "instance-shutdown"
+            });
         }
         "restart" => {
             if status == InstanceStatus::Stopped {
                 return Err(ApiError::bad_request("The instance is already stopped"));
             }
-            lxd.stop_instance(project, name, body.force, timeout).await?;
+            lxd.stop_instance(project, name, body.force, timeout)
+                .await?;
             lxd.start_instance(project, name).await?;
             requestor("instance-restarted");
         }
@@ -513,7 +623,12 @@ async fn change_state(st: &ApiState, project: &str, name: &str, body: &types::In
     Ok(())
 }
 
-async fn console(st: Arc<ApiState>, req: Req, project: &str, name: &str) -> Result<Reply, ApiError> {
+async fn console(
+    st: Arc<ApiState>,
+    req: Req,
+    project: &str,
+    name: &str,
+) -> Result<Reply, ApiError> {
     st.lxd.store().instance(project, name).await?;
     let c = st.lxd.container(project, name).await?;
     match req.method {
@@ -528,22 +643,35 @@ async fn console(st: Arc<ApiState>, req: Req, project: &str, name: &str) -> Resu
         Method::DELETE => {
             let p = c.paths().console_log();
             if p.exists() {
-                std::fs::write(&p, b"").map_err(|e| ApiError::internal(format!("clear console log: {e}")))?;
+                std::fs::write(&p, b"")
+                    .map_err(|e| ApiError::internal(format!("clear console log: {e}")))?;
             }
             Ok(Reply::Sync(json!({})))
         }
-        _ => Err(ApiError::not_implemented("Attaching to the console is not supported; use --show-log")),
+        _ => Err(ApiError::not_implemented(
+            "Attaching to the console is not supported; use --show-log",
+        )),
     }
 }
 
-async fn logs(st: Arc<ApiState>, req: Req, project: &str, name: &str, file: Option<&str>) -> Result<Reply, ApiError> {
+async fn logs(
+    st: Arc<ApiState>,
+    req: Req,
+    project: &str,
+    name: &str,
+    file: Option<&str>,
+) -> Result<Reply, ApiError> {
     st.lxd.store().instance(project, name).await?;
     let c = st.lxd.container(project, name).await?;
     let dir = c.paths().log_dir.clone();
     match file {
         None => {
             let mut names: Vec<String> = std::fs::read_dir(&dir)
-                .map(|d| d.flatten().filter_map(|e| e.file_name().into_string().ok()).collect())
+                .map(|d| {
+                    d.flatten()
+                        .filter_map(|e| e.file_name().into_string().ok())
+                        .collect()
+                })
                 .unwrap_or_default();
             names.sort();
             Ok(Reply::Sync(json!(names
@@ -553,7 +681,9 @@ async fn logs(st: Arc<ApiState>, req: Req, project: &str, name: &str, file: Opti
         }
         Some(f) => {
             if f.contains('/') || f.starts_with('.') {
-                return Err(ApiError::bad_request(format!("Invalid log file name {f:?}")));
+                return Err(ApiError::bad_request(format!(
+                    "Invalid log file name {f:?}"
+                )));
             }
             let p = dir.join(f);
             match req.method {
@@ -567,7 +697,9 @@ async fn logs(st: Arc<ApiState>, req: Req, project: &str, name: &str, file: Opti
                 }
                 Method::DELETE => {
                     if !f.starts_with("exec_") {
-                        return Err(ApiError::bad_request("Only exec output logs can be deleted"));
+                        return Err(ApiError::bad_request(
+                            "Only exec output logs can be deleted",
+                        ));
                     }
                     std::fs::remove_file(&p).map_err(|_| ApiError::not_found("not found"))?;
                     Ok(Reply::Sync(json!({})))
@@ -581,13 +713,21 @@ async fn logs(st: Arc<ApiState>, req: Req, project: &str, name: &str, file: Opti
 /// Stops every running instance (for `lxd shutdown` and `SIGPWR`), in parallel, each with its
 /// `boot.host_shutdown_timeout` (30 s by default).
 pub async fn shutdown_all(st: &ApiState) {
-    let Ok(recs) = st.lxd.store().instances(None).await else { return };
+    let Ok(recs) = st.lxd.store().instances(None).await else {
+        return;
+    };
     let mut tasks = Vec::new();
     for rec in recs {
         let lxd = st.lxd.clone();
         tasks.push(tokio::spawn(async move {
-            let Ok(c) = lxd.container(&rec.project, &rec.name).await else { return };
-            if c.state().await.map(|s| s.status == InstanceStatus::Stopped).unwrap_or(true) {
+            let Ok(c) = lxd.container(&rec.project, &rec.name).await else {
+                return;
+            };
+            if c.state()
+                .await
+                .map(|s| s.status == InstanceStatus::Stopped)
+                .unwrap_or(true)
+            {
                 return;
             }
             let timeout = rec
@@ -595,12 +735,18 @@ pub async fn shutdown_all(st: &ApiState) {
                 .get("boot.host_shutdown_timeout")
                 .and_then(|t| t.parse().ok())
                 .unwrap_or(30);
-            if let Err(e) = lxd.stop_instance(&rec.project, &rec.name, false, Duration::from_secs(timeout)).await {
+            if let Err(e) = lxd
+                .stop_instance(&rec.project, &rec.name, false, Duration::from_secs(timeout))
+                .await
+            {
                 tracing::warn!(instance = %rec.name, "shutdown: {e}");
             }
             // The instance is to come back at the next start.
             let mut changes = BTreeMap::new();
-            changes.insert("volatile.last_state.power".to_string(), Some("RUNNING".to_string()));
+            changes.insert(
+                "volatile.last_state.power".to_string(),
+                Some("RUNNING".to_string()),
+            );
             let _ = lxd
                 .store()
                 .apply(vec![lxd_core::store::StoreOp::SetInstanceConfig {

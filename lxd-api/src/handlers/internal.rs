@@ -21,7 +21,11 @@ fn typed(v: &Option<String>) -> Value {
         Some(s) => {
             if let Ok(i) = s.parse::<i64>() {
                 json!(i)
-            } else if let Some(f) = s.parse::<f64>().ok().filter(|f| f.is_finite() && s.contains('.')) {
+            } else if let Some(f) = s
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite() && s.contains('.'))
+            {
                 json!(f)
             } else {
                 json!(s)
@@ -32,8 +36,16 @@ fn typed(v: &Option<String>) -> Value {
 
 fn result_json(r: lxd_core::store::QueryResult, select: bool) -> Value {
     if select {
-        let rows: Vec<Vec<Value>> = r.rows.iter().map(|row| row.iter().map(typed).collect()).collect();
-        let rows = if rows.is_empty() { Value::Null } else { json!(rows) };
+        let rows: Vec<Vec<Value>> = r
+            .rows
+            .iter()
+            .map(|row| row.iter().map(typed).collect())
+            .collect();
+        let rows = if rows.is_empty() {
+            Value::Null
+        } else {
+            json!(rows)
+        };
         json!({"type": "select", "columns": r.columns, "rows": rows, "rows_affected": 0})
     } else {
         json!({"type": "exec", "columns": null, "rows": null, "rows_affected": r.rows_affected})
@@ -46,14 +58,22 @@ async fn dump(st: &ApiState, db: Database, data: bool) -> Result<String, ApiErro
         .query(db, "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY CASE type WHEN 'table' THEN 0 ELSE 1 END, name")
         .await?;
     let mut text = String::from("PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\n");
-    for s in r.rows.iter().filter_map(|row| row.first().cloned().flatten()) {
+    for s in r
+        .rows
+        .iter()
+        .filter_map(|row| row.first().cloned().flatten())
+    {
         text.push_str(&format!("{s};\n"));
     }
     if data {
         let tables = store
             .query(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
             .await?;
-        for t in tables.rows.iter().filter_map(|r| r.first().cloned().flatten()) {
+        for t in tables
+            .rows
+            .iter()
+            .filter_map(|r| r.first().cloned().flatten())
+        {
             let rows = store.query(db, &format!("SELECT * FROM \"{t}\"")).await?;
             for row in rows.rows {
                 let vals: Vec<String> = row
@@ -76,7 +96,9 @@ fn database(name: &str) -> Result<Database, ApiError> {
     match name {
         "local" => Ok(Database::Local),
         "global" => Ok(Database::Global),
-        other => Err(ApiError::bad_request(format!("Invalid database type {other:?}"))),
+        other => Err(ApiError::bad_request(format!(
+            "Invalid database type {other:?}"
+        ))),
     }
 }
 
@@ -100,7 +122,9 @@ pub async fn route(st: Arc<ApiState>, mut req: Req, rest: &str) -> Result<Reply,
             let mut results = Vec::new();
             for stmt in q.query.split(';').map(str::trim).filter(|s| !s.is_empty()) {
                 let lower = stmt.to_lowercase();
-                let select = ["select", "pragma", "with", "explain"].iter().any(|k| lower.starts_with(k));
+                let select = ["select", "pragma", "with", "explain"]
+                    .iter()
+                    .any(|k| lower.starts_with(k));
                 let r = store
                     .query(db, stmt)
                     .await

@@ -121,8 +121,10 @@ pub async fn route(st: Arc<ApiState>, req: Req) -> Result<Reply, ApiError> {
             instances::collection(st, req, &kind).await
         }
         (_, ["1.0", "instances" | "containers", name, rest @ ..]) => {
-            let (name, rest): (String, Vec<String>) =
-                (name.to_string(), rest.iter().map(|s| s.to_string()).collect());
+            let (name, rest): (String, Vec<String>) = (
+                name.to_string(),
+                rest.iter().map(|s| s.to_string()).collect(),
+            );
             instances::route(st, req, &name, &rest).await
         }
         (_, ["1.0", "networks", ..]) => Err(ApiError::not_found("Network not found")),

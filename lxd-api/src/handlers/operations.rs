@@ -20,12 +20,20 @@ pub async fn list(st: Arc<ApiState>, req: Req) -> Result<Reply, ApiError> {
     }
     let project = req.query.get("project").cloned();
     let all_projects = req.query.get("all-projects").is_some_and(|v| v == "true");
-    let filter = if all_projects { None } else { Some(project.as_deref().unwrap_or("default")) };
+    let filter = if all_projects {
+        None
+    } else {
+        Some(project.as_deref().unwrap_or("default"))
+    };
     let mut groups: Map<String, Value> = Map::new();
     for op in st.ops.list(filter) {
         let key = op.status().name().to_lowercase();
         let entry = groups.entry(key).or_insert_with(|| json!([]));
-        let v = if req.recursion() > 0 { op.to_json() } else { json!(op.url()) };
+        let v = if req.recursion() > 0 {
+            op.to_json()
+        } else {
+            json!(op.url())
+        };
         if let Some(a) = entry.as_array_mut() {
             a.push(v);
         }
@@ -72,8 +80,12 @@ pub async fn websocket(st: Arc<ApiState>, mut req: Req, id: &str) -> Result<Repl
     let tx = op
         .take_socket(&secret)
         .ok_or_else(|| ApiError::bad_request("Invalid websocket secret"))?;
-    let r = ws::accept(&req.headers, req.on_upgrade.take(), move |socket| async move {
-        let _ = tx.send(socket);
-    })?;
+    let r = ws::accept(
+        &req.headers,
+        req.on_upgrade.take(),
+        move |socket| async move {
+            let _ = tx.send(socket);
+        },
+    )?;
     Ok(Reply::Http(r))
 }

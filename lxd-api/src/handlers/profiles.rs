@@ -27,10 +27,14 @@ async fn used_by(st: &ApiState, project: &str, name: &str) -> Result<Vec<String>
 fn validate(put: &types::ProfilePut) -> Result<(), ApiError> {
     for k in put.config.keys() {
         if k.starts_with("volatile.") {
-            return Err(ApiError::bad_request("Volatile keys can only be set on instances"));
+            return Err(ApiError::bad_request(
+                "Volatile keys can only be set on instances",
+            ));
         }
         if k.starts_with("image.") {
-            return Err(ApiError::bad_request("Image keys can only be set on instances"));
+            return Err(ApiError::bad_request(
+                "Image keys can only be set on instances",
+            ));
         }
     }
     InstanceConfig::new(put.config.clone()).map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -62,8 +66,15 @@ pub async fn collection(st: Arc<ApiState>, mut req: Req) -> Result<Reply, ApiErr
         }
         Method::POST => {
             let body: types::ProfilesPost = req.json().await?;
-            if body.name.is_empty() || body.name.contains('/') || body.name == "." || body.name == ".." {
-                return Err(ApiError::bad_request(format!("Invalid profile name {:?}", body.name)));
+            if body.name.is_empty()
+                || body.name.contains('/')
+                || body.name == "."
+                || body.name == ".."
+            {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid profile name {:?}",
+                    body.name
+                )));
             }
             validate(&types::ProfilePut {
                 config: body.config.clone(),
@@ -82,12 +93,16 @@ pub async fn collection(st: Arc<ApiState>, mut req: Req) -> Result<Reply, ApiErr
                 .await
                 .map_err(|e| match e {
                     lxd_core::store::StoreError::AlreadyExists { .. } => {
-                        ApiError::conflict(format!("Error inserting {:?} into database: The profile already exists", body.name))
+                        ApiError::conflict(format!(
+                            "Error inserting {:?} into database: The profile already exists",
+                            body.name
+                        ))
                     }
                     e => e.into(),
                 })?;
             let u = url(&format!("/1.0/profiles/{}", body.name), &project);
-            st.events.lifecycle(&project, "profile-created", &u, serde_json::json!({}));
+            st.events
+                .lifecycle(&project, "profile-created", &u, serde_json::json!({}));
             Ok(Reply::Created(u))
         }
         _ => Err(ApiError::method_not_allowed()),
@@ -125,16 +140,26 @@ pub async fn entity(st: Arc<ApiState>, mut req: Req, name: &str) -> Result<Reply
                     devices: put.devices,
                 })])
                 .await?;
-            st.events.lifecycle(&project, "profile-updated", &url(&format!("/1.0/profiles/{name}"), &project), serde_json::json!({}));
+            st.events.lifecycle(
+                &project,
+                "profile-updated",
+                &url(&format!("/1.0/profiles/{name}"), &project),
+                serde_json::json!({}),
+            );
             Ok(Reply::Sync(serde_json::json!({})))
         }
         Method::POST => {
             let body: types::ProfilePost = req.json().await?;
             if name == "default" {
-                return Err(ApiError::bad_request("The \"default\" profile cannot be renamed"));
+                return Err(ApiError::bad_request(
+                    "The \"default\" profile cannot be renamed",
+                ));
             }
             if body.name.is_empty() || body.name.contains('/') {
-                return Err(ApiError::bad_request(format!("Invalid profile name {:?}", body.name)));
+                return Err(ApiError::bad_request(format!(
+                    "Invalid profile name {:?}",
+                    body.name
+                )));
             }
             store
                 .apply(vec![StoreOp::RenameProfile {
@@ -143,11 +168,16 @@ pub async fn entity(st: Arc<ApiState>, mut req: Req, name: &str) -> Result<Reply
                     new_name: body.name.clone(),
                 }])
                 .await?;
-            Ok(Reply::Created(url(&format!("/1.0/profiles/{}", body.name), &project)))
+            Ok(Reply::Created(url(
+                &format!("/1.0/profiles/{}", body.name),
+                &project,
+            )))
         }
         Method::DELETE => {
             if name == "default" {
-                return Err(ApiError::bad_request("The \"default\" profile cannot be deleted"));
+                return Err(ApiError::bad_request(
+                    "The \"default\" profile cannot be deleted",
+                ));
             }
             let users = used_by(&st, &project, name).await?;
             if !users.is_empty() {
@@ -159,7 +189,12 @@ pub async fn entity(st: Arc<ApiState>, mut req: Req, name: &str) -> Result<Reply
                     name: name.to_string(),
                 }])
                 .await?;
-            st.events.lifecycle(&project, "profile-deleted", &url(&format!("/1.0/profiles/{name}"), &project), serde_json::json!({}));
+            st.events.lifecycle(
+                &project,
+                "profile-deleted",
+                &url(&format!("/1.0/profiles/{name}"), &project),
+                serde_json::json!({}),
+            );
             Ok(Reply::Sync(serde_json::json!({})))
         }
         _ => Err(ApiError::method_not_allowed()),

@@ -35,7 +35,10 @@ pub async fn collection(st: Arc<ApiState>, mut req: Req) -> Result<Reply, ApiErr
     match req.method {
         Method::GET => {
             let projects = st.lxd.store().projects().await?;
-            let urls = projects.iter().map(|p| format!("/1.0/projects/{}", p.name)).collect();
+            let urls = projects
+                .iter()
+                .map(|p| format!("/1.0/projects/{}", p.name))
+                .collect();
             let mut objs = Vec::new();
             if req.recursion() > 0 {
                 for p in &projects {
@@ -47,7 +50,10 @@ pub async fn collection(st: Arc<ApiState>, mut req: Req) -> Result<Reply, ApiErr
         Method::POST => {
             let body: types::ProjectsPost = req.json().await?;
             if body.name.is_empty() || body.name.contains('/') || body.name.contains('_') {
-                return Err(ApiError::bad_request(format!("Invalid project name {:?}", body.name)));
+                return Err(ApiError::bad_request(format!(
+                    "Invalid project name {:?}",
+                    body.name
+                )));
             }
             st.lxd
                 .store()
@@ -57,7 +63,12 @@ pub async fn collection(st: Arc<ApiState>, mut req: Req) -> Result<Reply, ApiErr
                     config: body.config,
                 })])
                 .await?;
-            st.events.lifecycle(&body.name, "project-created", &format!("/1.0/projects/{}", body.name), serde_json::json!({}));
+            st.events.lifecycle(
+                &body.name,
+                "project-created",
+                &format!("/1.0/projects/{}", body.name),
+                serde_json::json!({}),
+            );
             Ok(Reply::Created(format!("/1.0/projects/{}", body.name)))
         }
         _ => Err(ApiError::method_not_allowed()),
@@ -71,13 +82,18 @@ pub async fn entity(st: Arc<ApiState>, mut req: Req, name: &str) -> Result<Reply
     let current = to_value(&project_json(&st, &rec).await?)?;
     match req.method {
         Method::GET => {
-            let tag = etag(&serde_json::json!({"config": rec.config, "description": rec.description}));
+            let tag =
+                etag(&serde_json::json!({"config": rec.config, "description": rec.description}));
             Ok(Reply::SyncEtag(current, tag))
         }
         Method::PUT | Method::PATCH => {
-            check_etag(&req, &serde_json::json!({"config": rec.config, "description": rec.description}))?;
+            check_etag(
+                &req,
+                &serde_json::json!({"config": rec.config, "description": rec.description}),
+            )?;
             let body: serde_json::Value = req.json().await?;
-            let mut next = serde_json::json!({"config": rec.config, "description": rec.description});
+            let mut next =
+                serde_json::json!({"config": rec.config, "description": rec.description});
             if req.method == Method::PATCH {
                 merge_patch(&mut next, &body);
             } else {

@@ -70,7 +70,10 @@ pub async fn get(st: Arc<ApiState>, _req: Req) -> Result<Reply, ApiError> {
     let config = config(&st).await?;
     let server = types::Server {
         config: config.clone(),
-        api_extensions: crate::API_EXTENSIONS.iter().map(|s| s.to_string()).collect(),
+        api_extensions: crate::API_EXTENSIONS
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         api_status: "stable".into(),
         api_version: "1.0".into(),
         auth: "trusted".into(),
@@ -100,7 +103,10 @@ pub async fn get(st: Arc<ApiState>, _req: Req) -> Result<Reply, ApiError> {
             ..Default::default()
         },
     };
-    Ok(Reply::SyncEtag(to_value(&server)?, etag(&Value::Object(config))))
+    Ok(Reply::SyncEtag(
+        to_value(&server)?,
+        etag(&Value::Object(config)),
+    ))
 }
 
 /// `PUT|PATCH /1.0`: server configuration.
@@ -119,7 +125,9 @@ pub async fn put(st: Arc<ApiState>, mut req: Req) -> Result<Reply, ApiError> {
     let mut ops = Vec::new();
     for (k, v) in &put.config {
         if !SERVER_KEYS.contains(&k.as_str()) {
-            return Err(ApiError::bad_request(format!("Invalid server configuration key {k:?}")));
+            return Err(ApiError::bad_request(format!(
+                "Invalid server configuration key {k:?}"
+            )));
         }
         let v = match v {
             Value::String(s) => s.clone(),
@@ -127,7 +135,9 @@ pub async fn put(st: Arc<ApiState>, mut req: Req) -> Result<Reply, ApiError> {
             other => other.to_string(),
         };
         if k == "core.https_address" && !v.is_empty() {
-            return Err(ApiError::bad_request("This daemon only listens on its unix socket"));
+            return Err(ApiError::bad_request(
+                "This daemon only listens on its unix socket",
+            ));
         }
         ops.push(StoreOp::SetConfig {
             key: k.clone(),

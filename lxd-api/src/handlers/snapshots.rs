@@ -11,25 +11,43 @@ use crate::server::{ApiError, ApiState, NewOp, Reply, Req};
 use crate::types;
 
 /// `GET|POST /1.0/instances/NAME/snapshots`.
-pub async fn collection(st: Arc<ApiState>, mut req: Req, project: &str, name: &str) -> Result<Reply, ApiError> {
+pub async fn collection(
+    st: Arc<ApiState>,
+    mut req: Req,
+    project: &str,
+    name: &str,
+) -> Result<Reply, ApiError> {
     let rec = st.lxd.store().instance(project, name).await?;
     match req.method {
         Method::GET => {
             let snaps = st.lxd.store().snapshots(project, name).await?;
             let urls = snaps
                 .iter()
-                .map(|s| url(&format!("/1.0/instances/{name}/snapshots/{}", s.name), project))
+                .map(|s| {
+                    url(
+                        &format!("/1.0/instances/{name}/snapshots/{}", s.name),
+                        project,
+                    )
+                })
                 .collect();
-            let objs = if req.recursion() > 0 { snapshots_of(&st, &rec).await? } else { Vec::new() };
+            let objs = if req.recursion() > 0 {
+                snapshots_of(&st, &rec).await?
+            } else {
+                Vec::new()
+            };
             list(&req, urls, || objs)
         }
         Method::POST => {
             let body: types::InstanceSnapshotsPost = req.json().await?;
             if body.stateful {
-                return Err(ApiError::bad_request("Stateful snapshots are not supported"));
+                return Err(ApiError::bad_request(
+                    "Stateful snapshots are not supported",
+                ));
             }
             if body.name.contains('/') {
-                return Err(ApiError::bad_request("Snapshot names may not contain slashes"));
+                return Err(ApiError::bad_request(
+                    "Snapshot names may not contain slashes",
+                ));
             }
             let snap = if body.name.is_empty() {
                 st.lxd.next_snapshot_name(project, name).await?
@@ -39,23 +57,33 @@ pub async fn collection(st: Arc<ApiState>, mut req: Req, project: &str, name: &s
             let res = resources(project, &[name]);
             let (project, name) = (project.to_string(), name.to_string());
             let st2 = st.clone();
-            task(&st, NewOp::task(&project, "Snapshotting instance", &res), move |_op| async move {
-                st2.lxd.snapshot_instance(&project, &name, &snap).await?;
-                st2.events.lifecycle(
-                    &project,
-                    "instance-snapshot-created",
-                    &url(&format!("/1.0/instances/{name}/snapshots/{snap}"), &project),
-                    json!({}),
-                );
-                Ok(())
-            })
+            task(
+                &st,
+                NewOp::task(&project, "Snapshotting instance", &res),
+                move |_op| async move {
+                    st2.lxd.snapshot_instance(&project, &name, &snap).await?;
+                    st2.events.lifecycle(
+                        &project,
+                        "instance-snapshot-created",
+                        &url(&format!("/1.0/instances/{name}/snapshots/{snap}"), &project),
+                        json!({}),
+                    );
+                    Ok(())
+                },
+            )
         }
         _ => Err(ApiError::method_not_allowed()),
     }
 }
 
 /// `/1.0/instances/NAME/snapshots/SNAP`.
-pub async fn entity(st: Arc<ApiState>, mut req: Req, project: &str, name: &str, snap: &str) -> Result<Reply, ApiError> {
+pub async fn entity(
+    st: Arc<ApiState>,
+    mut req: Req,
+    project: &str,
+    name: &str,
+    snap: &str,
+) -> Result<Reply, ApiError> {
     let rec = st.lxd.store().instance(project, name).await?;
     st.lxd.store().snapshot(project, name, snap).await?;
     match req.method {
@@ -71,16 +99,20 @@ pub async fn entity(st: Arc<ApiState>, mut req: Req, project: &str, name: &str, 
             let res = resources(project, &[name]);
             let (project, name, snap) = (project.to_string(), name.to_string(), snap.to_string());
             let st2 = st.clone();
-            task(&st, NewOp::task(&project, "Deleting snapshot", &res), move |_op| async move {
-                st2.lxd.delete_snapshot(&project, &name, &snap).await?;
-                st2.events.lifecycle(
-                    &project,
-                    "instance-snapshot-deleted",
-                    &url(&format!("/1.0/instances/{name}/snapshots/{snap}"), &project),
-                    json!({}),
-                );
-                Ok(())
-            })
+            task(
+                &st,
+                NewOp::task(&project, "Deleting snapshot", &res),
+                move |_op| async move {
+                    st2.lxd.delete_snapshot(&project, &name, &snap).await?;
+                    st2.events.lifecycle(
+                        &project,
+                        "instance-snapshot-deleted",
+                        &url(&format!("/1.0/instances/{name}/snapshots/{snap}"), &project),
+                        json!({}),
+                    );
+                    Ok(())
+                },
+            )
         }
         Method::POST => {
             let body: types::InstanceSnapshotPost = req.json().await?;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use hyper::Method;
-use lxd_core::store::{StoreOp, StoragePoolRecord, VolumeKey, VolumeRecord, VolumeType};
+use lxd_core::store::{StoragePoolRecord, StoreOp, VolumeKey, VolumeRecord, VolumeType};
 use serde_json::{json, Value};
 
 use super::util::{list, merge_patch, to_value, url};
@@ -34,18 +34,29 @@ async fn pool_used_by(st: &ApiState, pool: &str) -> Result<Vec<String>, ApiError
                     name: v.name.clone(),
                 };
                 for s in st.lxd.store().volume_snapshots(&key).await? {
-                    out.push(url(&format!("/1.0/instances/{}/snapshots/{}", v.name, s.name), &v.project));
+                    out.push(url(
+                        &format!("/1.0/instances/{}/snapshots/{}", v.name, s.name),
+                        &v.project,
+                    ));
                 }
             }
             _ => out.push(url(
-                &format!("/1.0/storage-pools/{pool}/volumes/{}/{}", v.volume_type.api_name(), v.name),
+                &format!(
+                    "/1.0/storage-pools/{pool}/volumes/{}/{}",
+                    v.volume_type.api_name(),
+                    v.name
+                ),
                 &v.project,
             )),
         }
     }
     for p in st.lxd.store().projects().await? {
         for prof in st.lxd.store().profiles(&p.name).await? {
-            if prof.devices.values().any(|d| d.get("pool").map(String::as_str) == Some(pool)) {
+            if prof
+                .devices
+                .values()
+                .any(|d| d.get("pool").map(String::as_str) == Some(pool))
+            {
                 out.push(url(&format!("/1.0/profiles/{}", prof.name), &p.name));
             }
         }
@@ -71,7 +82,10 @@ pub async fn pools(st: Arc<ApiState>, mut req: Req) -> Result<Reply, ApiError> {
     match req.method {
         Method::GET => {
             let recs = st.lxd.store().pools().await?;
-            let urls = recs.iter().map(|p| format!("/1.0/storage-pools/{}", p.name)).collect();
+            let urls = recs
+                .iter()
+                .map(|p| format!("/1.0/storage-pools/{}", p.name))
+                .collect();
             let mut objs = Vec::new();
             if req.recursion() > 0 {
                 for p in &recs {
@@ -139,8 +153,9 @@ pub async fn pool(st: Arc<ApiState>, mut req: Req, name: &str) -> Result<Reply, 
 /// `GET /1.0/storage-pools/NAME/resources`: space and inodes of the pool's filesystem.
 pub async fn resources(st: Arc<ApiState>, _req: Req, name: &str) -> Result<Reply, ApiError> {
     let pool = st.lxd.pool(name)?;
-    let s = nix::sys::statvfs::statvfs(&pool.info().mount_path)
-        .map_err(|e| ApiError::internal(format!("statfs {}: {e}", pool.info().mount_path.display())))?;
+    let s = nix::sys::statvfs::statvfs(&pool.info().mount_path).map_err(|e| {
+        ApiError::internal(format!("statfs {}: {e}", pool.info().mount_path.display()))
+    })?;
     let frag = s.fragment_size();
     let r = types::ResourcesStoragePool {
         space: types::ResourcesStoragePoolSpace {
@@ -161,11 +176,18 @@ fn parse_type(t: &str) -> Result<VolumeType, ApiError> {
         "image" => Ok(VolumeType::Image),
         "custom" => Ok(VolumeType::Custom),
         "virtual-machine" => Ok(VolumeType::VirtualMachine),
-        other => Err(ApiError::bad_request(format!("Invalid storage volume type {other:?}"))),
+        other => Err(ApiError::bad_request(format!(
+            "Invalid storage volume type {other:?}"
+        ))),
     }
 }
 
-async fn volumes_json(st: &ApiState, pool: &str, project: &str, t: Option<VolumeType>) -> Result<Vec<types::StorageVolume>, ApiError> {
+async fn volumes_json(
+    st: &ApiState,
+    pool: &str,
+    project: &str,
+    t: Option<VolumeType>,
+) -> Result<Vec<types::StorageVolume>, ApiError> {
     let mut out = Vec::new();
     for v in st.lxd.store().volumes(pool).await? {
         if v.project != project && v.volume_type != VolumeType::Image {
@@ -189,7 +211,10 @@ async fn volumes_json(st: &ApiState, pool: &str, project: &str, t: Option<Volume
         out.push(volume_json(&v, used_by));
         for s in snaps {
             let used = match v.volume_type {
-                VolumeType::Container => vec![url(&format!("/1.0/instances/{}/snapshots/{}", v.name, s.name), &v.project)],
+                VolumeType::Container => vec![url(
+                    &format!("/1.0/instances/{}/snapshots/{}", v.name, s.name),
+                    &v.project,
+                )],
                 _ => Vec::new(),
             };
             out.push(types::StorageVolume {
@@ -219,7 +244,12 @@ fn volume_json(v: &VolumeRecord, used_by: Vec<String>) -> types::StorageVolume {
 }
 
 /// `GET|POST /1.0/storage-pools/NAME/volumes[/TYPE]`.
-pub async fn volumes(st: Arc<ApiState>, mut req: Req, pool: &str, t: Option<&str>) -> Result<Reply, ApiError> {
+pub async fn volumes(
+    st: Arc<ApiState>,
+    mut req: Req,
+    pool: &str,
+    t: Option<&str>,
+) -> Result<Reply, ApiError> {
     st.lxd.store().pool(pool).await?;
     let project = req.project();
     let vt = t.map(parse_type).transpose()?;
@@ -228,7 +258,12 @@ pub async fn volumes(st: Arc<ApiState>, mut req: Req, pool: &str, t: Option<&str
             let vols = volumes_json(&st, pool, &project, vt).await?;
             let urls = vols
                 .iter()
-                .map(|v| url(&format!("/1.0/storage-pools/{pool}/volumes/{}/{}", v.r#type, v.name), &project))
+                .map(|v| {
+                    url(
+                        &format!("/1.0/storage-pools/{pool}/volumes/{}/{}", v.r#type, v.name),
+                        &project,
+                    )
+                })
                 .collect();
             list(&req, urls, || vols)
         }
@@ -246,21 +281,36 @@ pub async fn volumes(st: Arc<ApiState>, mut req: Req, pool: &str, t: Option<&str
                 return Err(ApiError::bad_request("Copying volumes is not supported"));
             }
             let p = st.lxd.pool(pool)?;
-            let staged = p.create_volume(vt, &project, &body.name, body.config.clone()).await?;
+            let staged = p
+                .create_volume(vt, &project, &body.name, body.config.clone())
+                .await?;
             staged.commit(&**st.lxd.store()).await?;
-            Ok(Reply::Created(url(&format!("/1.0/storage-pools/{pool}/volumes/custom/{}", body.name), &project)))
+            Ok(Reply::Created(url(
+                &format!("/1.0/storage-pools/{pool}/volumes/custom/{}", body.name),
+                &project,
+            )))
         }
         _ => Err(ApiError::method_not_allowed()),
     }
 }
 
 /// `/1.0/storage-pools/POOL/volumes/TYPE/NAME`.
-pub async fn volume(st: Arc<ApiState>, mut req: Req, pool: &str, t: &str, name: &str) -> Result<Reply, ApiError> {
+pub async fn volume(
+    st: Arc<ApiState>,
+    mut req: Req,
+    pool: &str,
+    t: &str,
+    name: &str,
+) -> Result<Reply, ApiError> {
     let project = req.project();
     let vt = parse_type(t)?;
     let key = VolumeKey {
         pool: pool.into(),
-        project: if vt == VolumeType::Image { "default".into() } else { project.clone() },
+        project: if vt == VolumeType::Image {
+            "default".into()
+        } else {
+            project.clone()
+        },
         volume_type: vt,
         name: name.into(),
     };
@@ -279,8 +329,13 @@ pub async fn volume(st: Arc<ApiState>, mut req: Req, pool: &str, t: &str, name: 
                 .map_err(|e| ApiError::bad_request(format!("Invalid storage volume: {e}")))?;
             let p = st.lxd.pool(pool)?;
             if put.config.get("size") != rec.config.get("size") {
-                p.set_quota(vt, &key.project, name, put.config.get("size").map(String::as_str))
-                    .await?;
+                p.set_quota(
+                    vt,
+                    &key.project,
+                    name,
+                    put.config.get("size").map(String::as_str),
+                )
+                .await?;
             }
             let rec = st.lxd.store().volume(&key).await?;
             st.lxd
@@ -295,7 +350,9 @@ pub async fn volume(st: Arc<ApiState>, mut req: Req, pool: &str, t: &str, name: 
         }
         Method::DELETE => {
             if vt != VolumeType::Custom {
-                return Err(ApiError::bad_request("Only custom volumes can be deleted directly"));
+                return Err(ApiError::bad_request(
+                    "Only custom volumes can be deleted directly",
+                ));
             }
             let p = st.lxd.pool(pool)?;
             let ops = p.delete_volume(vt, &key.project, name).await?;
@@ -307,7 +364,13 @@ pub async fn volume(st: Arc<ApiState>, mut req: Req, pool: &str, t: &str, name: 
 }
 
 /// `GET /1.0/storage-pools/POOL/volumes/TYPE/NAME/state`.
-pub async fn volume_state(st: Arc<ApiState>, req: Req, pool: &str, t: &str, name: &str) -> Result<Reply, ApiError> {
+pub async fn volume_state(
+    st: Arc<ApiState>,
+    req: Req,
+    pool: &str,
+    t: &str,
+    name: &str,
+) -> Result<Reply, ApiError> {
     let vt = parse_type(t)?;
     let project = req.project();
     let p = st.lxd.pool(pool)?;
@@ -316,9 +379,17 @@ pub async fn volume_state(st: Arc<ApiState>, req: Req, pool: &str, t: &str, name
 }
 
 /// `GET /1.0/storage-pools/POOL/volumes/TYPE/NAME/snapshots`.
-pub async fn volume_snapshots(st: Arc<ApiState>, req: Req, pool: &str, t: &str, name: &str) -> Result<Reply, ApiError> {
+pub async fn volume_snapshots(
+    st: Arc<ApiState>,
+    req: Req,
+    pool: &str,
+    t: &str,
+    name: &str,
+) -> Result<Reply, ApiError> {
     if req.method != Method::GET {
-        return Err(ApiError::not_implemented("Volume snapshots are managed through their instance"));
+        return Err(ApiError::not_implemented(
+            "Volume snapshots are managed through their instance",
+        ));
     }
     let vt = parse_type(t)?;
     let project = req.project();
@@ -331,7 +402,15 @@ pub async fn volume_snapshots(st: Arc<ApiState>, req: Req, pool: &str, t: &str, 
     let snaps = st.lxd.store().volume_snapshots(&key).await?;
     let urls: Vec<String> = snaps
         .iter()
-        .map(|s| url(&format!("/1.0/storage-pools/{pool}/volumes/{t}/{name}/snapshots/{}", s.name), &project))
+        .map(|s| {
+            url(
+                &format!(
+                    "/1.0/storage-pools/{pool}/volumes/{t}/{name}/snapshots/{}",
+                    s.name
+                ),
+                &project,
+            )
+        })
         .collect();
     let objs: Vec<types::StorageVolumeSnapshot> = snaps
         .iter()

@@ -34,7 +34,11 @@ pub fn to_value<T: Serialize>(v: &T) -> Result<Value, ApiError> {
 }
 
 /// A list answer: URLs at recursion 0, objects otherwise.
-pub fn list<T: Serialize>(req: &Req, urls: Vec<String>, objects: impl FnOnce() -> Vec<T>) -> Result<Reply, ApiError> {
+pub fn list<T: Serialize>(
+    req: &Req,
+    urls: Vec<String>,
+    objects: impl FnOnce() -> Vec<T>,
+) -> Result<Reply, ApiError> {
     if req.recursion() == 0 {
         Ok(Reply::Sync(to_value(&urls)?))
     } else {

@@ -4,7 +4,7 @@
 pub mod events;
 pub mod operations;
 pub mod reply;
-mod request;
+pub mod request;
 pub mod ws;
 
 pub use events::Events;

@@ -138,6 +138,7 @@ impl Req {
         if b.is_empty() {
             return Err(ApiError::bad_request("Empty request body"));
         }
-        serde_json::from_slice(&b).map_err(|e| ApiError::bad_request(format!("Invalid request body: {e}")))
+        serde_json::from_slice(&b)
+            .map_err(|e| ApiError::bad_request(format!("Invalid request body: {e}")))
     }
 }

@@ -37,11 +37,14 @@ where
         .get(SEC_WEBSOCKET_KEY)
         .ok_or_else(|| ApiError::bad_request("Missing Sec-WebSocket-Key"))?;
     let accept = derive_accept_key(key.as_bytes());
-    let on_upgrade = on_upgrade.ok_or_else(|| ApiError::bad_request("Not an upgradable request"))?;
+    let on_upgrade =
+        on_upgrade.ok_or_else(|| ApiError::bad_request("Not an upgradable request"))?;
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
-                let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+                let ws =
+                    WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None)
+                        .await;
                 handler(ws).await;
             }
             Err(e) => tracing::debug!("websocket upgrade failed: {e}"),

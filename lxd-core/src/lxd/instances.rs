@@ -696,7 +696,12 @@ pub struct InstanceUpdate {
 impl Lxd {
     /// Replaces an instance's configuration, devices and profiles after validating them; a
     /// running container gets changed limits at once.
-    pub async fn update_instance(&self, project: &str, name: &str, update: InstanceUpdate) -> Result<InstanceRecord> {
+    pub async fn update_instance(
+        &self,
+        project: &str,
+        name: &str,
+        update: InstanceUpdate,
+    ) -> Result<InstanceRecord> {
         let lock = self.lock_for(Self::instance_key(project, name));
         let _g = lock.lock().await;
         let old = self.store.instance(project, name).await?;
@@ -724,14 +729,20 @@ impl Lxd {
                 "Changing the root disk's storage pool is not supported".into(),
             ));
         }
-        self.store.apply(vec![StoreOp::UpdateInstance(rec.clone())]).await?;
+        self.store
+            .apply(vec![StoreOp::UpdateInstance(rec.clone())])
+            .await?;
         let pool = self.pool(&root_pool(&devices)?)?;
         let container = self.container_for(&rec, config, &pool)?;
         if container.state().await?.status != InstanceStatus::Stopped {
-            let limits_changed = old_cfg
-                .iter()
-                .filter(|(k, _)| k.starts_with("limits."))
-                .ne(expanded.as_map().iter().filter(|(k, _)| k.starts_with("limits.")));
+            let limits_changed =
+                old_cfg
+                    .iter()
+                    .filter(|(k, _)| k.starts_with("limits."))
+                    .ne(expanded
+                        .as_map()
+                        .iter()
+                        .filter(|(k, _)| k.starts_with("limits.")));
             if limits_changed {
                 let c = container.clone();
                 tokio::task::spawn_blocking(move || c.update_limits_blocking(&expanded))

@@ -11,7 +11,13 @@ impl Lxd {
     /// Cleans up after an interrupted run: volumes on disk without a record (a create or copy
     /// killed before it was recorded), half-done restores, image uploads never recorded.
     pub async fn recover(&self) -> Result<()> {
-        let pools: Vec<_> = self.pools.read().expect("pools lock").values().cloned().collect();
+        let pools: Vec<_> = self
+            .pools
+            .read()
+            .expect("pools lock")
+            .values()
+            .cloned()
+            .collect();
         for pool in pools {
             let recorded = self.store.volumes(pool.name()).await?;
             for t in [VolumeType::Container, VolumeType::Image, VolumeType::Custom] {
@@ -39,12 +45,16 @@ impl Lxd {
                     }
                     // A restore that was cut short: `.NAME.restore` / `.NAME.old`.
                     if let Some(base) = name.strip_prefix('.').and_then(|n| {
-                        n.strip_suffix(".old").or_else(|| n.strip_suffix(".restore"))
+                        n.strip_suffix(".old")
+                            .or_else(|| n.strip_suffix(".restore"))
                     }) {
                         let live = VolumeInfo::new(t, base).path(&info);
                         let leftover = VolumeInfo::new(t, &name).path(&info);
                         if name.ends_with(".old") && !live.exists() {
-                            tracing::warn!(pool = pool.name(), "finishing an interrupted restore of {base}");
+                            tracing::warn!(
+                                pool = pool.name(),
+                                "finishing an interrupted restore of {base}"
+                            );
                             let _ = std::fs::rename(&leftover, &live);
                             continue;
                         }

@@ -63,8 +63,13 @@ fn read(p: impl Into<PathBuf>) -> String {
 fn counters(pid: i32) -> BTreeMap<String, IfCounters> {
     let mut out = BTreeMap::new();
     for line in read(format!("/proc/{pid}/net/dev")).lines().skip(2) {
-        let Some((name, rest)) = line.split_once(':') else { continue };
-        let v: Vec<u64> = rest.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        let Some((name, rest)) = line.split_once(':') else {
+            continue;
+        };
+        let v: Vec<u64> = rest
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
         if v.len() < 16 {
             continue;
         }
@@ -94,7 +99,11 @@ fn ipv4(pid: i32) -> Vec<(String, IfAddress)> {
     let mut last_ip = String::new();
     for line in trie.lines() {
         let t = line.trim_start_matches([' ', '|', '-', '+']);
-        if let Some(ip) = t.split_whitespace().next().filter(|s| s.parse::<std::net::Ipv4Addr>().is_ok()) {
+        if let Some(ip) = t
+            .split_whitespace()
+            .next()
+            .filter(|s| s.parse::<std::net::Ipv4Addr>().is_ok())
+        {
             last_ip = ip.to_string();
         } else if t.starts_with("/32 host LOCAL") && !locals.contains(&last_ip) {
             locals.push(last_ip.clone());
@@ -116,7 +125,10 @@ fn ipv4(pid: i32) -> Vec<(String, IfAddress)> {
             }
             let dest = u32::from_str_radix(f[1], 16).map(u32::from_be).unwrap_or(0);
             let mask = u32::from_str_radix(f[7], 16).map(u32::from_be).unwrap_or(0);
-            if mask != 0 && a & mask == dest & mask && best.as_ref().is_none_or(|b| mask.count_ones() > b.1) {
+            if mask != 0
+                && a & mask == dest & mask
+                && best.as_ref().is_none_or(|b| mask.count_ones() > b.1)
+            {
                 best = Some((f[0].to_string(), mask.count_ones()));
             }
         }
@@ -134,7 +146,11 @@ fn ipv4(pid: i32) -> Vec<(String, IfAddress)> {
                 family: "inet",
                 address: ip,
                 netmask: bits.to_string(),
-                scope: if addr.is_loopback() { "local" } else { "global" },
+                scope: if addr.is_loopback() {
+                    "local"
+                } else {
+                    "global"
+                },
             },
         ));
     }
@@ -175,7 +191,9 @@ pub fn interfaces(pid: i32) -> BTreeMap<String, Interface> {
     let mut out: BTreeMap<String, Interface> = BTreeMap::new();
     for (name, c) in counters(pid) {
         let sys = PathBuf::from(format!("/proc/{pid}/root/sys/class/net/{name}"));
-        let flags = u32::from_str_radix(read(sys.join("flags")).trim().trim_start_matches("0x"), 16).unwrap_or(0);
+        let flags =
+            u32::from_str_radix(read(sys.join("flags")).trim().trim_start_matches("0x"), 16)
+                .unwrap_or(0);
         let kind = match read(sys.join("type")).trim() {
             "772" => "loopback",
             "776" | "778" => "point-to-point",
@@ -188,8 +206,15 @@ pub fn interfaces(pid: i32) -> BTreeMap<String, Interface> {
                 addresses: Vec::new(),
                 counters: c,
                 hwaddr: read(sys.join("address")).trim().to_string(),
-                mtu: read(sys.join("mtu")).trim().parse().unwrap_or(if name == "lo" { 65536 } else { 1500 }),
-                state: if flags & 1 == 1 { "up".into() } else { "down".into() },
+                mtu: read(sys.join("mtu"))
+                    .trim()
+                    .parse()
+                    .unwrap_or(if name == "lo" { 65536 } else { 1500 }),
+                state: if flags & 1 == 1 {
+                    "up".into()
+                } else {
+                    "down".into()
+                },
                 kind: kind.to_string(),
             },
         );
