@@ -9,7 +9,7 @@ pub mod server;
 pub mod types;
 
 pub use extensions::API_EXTENSIONS;
-pub use handlers::shutdown_instances as handlers_shutdown;
+pub use handlers::{autostart, shutdown_instances as handlers_shutdown};
 
 /// The LXD version this daemon speaks.
 pub const LXD_VERSION: &str = "5.0.2";

@@ -24,8 +24,9 @@ fn setup_logging(args: &DaemonArgs) -> Result<()> {
     } else {
         "warn"
     };
+    // sqlx logs every statement at debug: keep it quiet unless asked for.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},sqlx=warn")));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match &args.logfile {
         Some(path) => {
@@ -122,6 +123,10 @@ async fn serve(dir: std::path::PathBuf, group: Option<String>) -> Result<()> {
         lxd_dir: dir.clone(),
     };
     let state = ApiState::new(Arc::new(lxd), info);
+    {
+        let st = state.clone();
+        tokio::spawn(async move { lxd_api::autostart(&st).await });
+    }
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut quit = signal(SignalKind::quit())?;

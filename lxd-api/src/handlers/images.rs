@@ -243,12 +243,9 @@ pub async fn collection(st: Arc<ApiState>, mut req: Req) -> Result<Reply, ApiErr
                         .await
                         .map_err(|e| ApiError::internal(e.to_string()))?
                 };
-                match &fp {
-                    Ok(fp) => {
-                        op.set_metadata("fingerprint", json!(fp));
-                        op.set_metadata("size", json!(file_size(&files).to_string()));
-                    }
-                    Err(_) => {}
+                if let Ok(fp) = &fp {
+                    op.set_metadata("fingerprint", json!(fp));
+                    op.set_metadata("size", json!(file_size(&files).to_string()));
                 }
                 let imported = st2
                     .lxd

@@ -326,9 +326,7 @@ async fn create(st: Arc<ApiState>, mut req: Req, project: &str) -> Result<Reply,
             let rec = st2.lxd.create_instance(req).await.map_err(|e| {
             let e = ApiError::from(e);
             if e.status == 409 {
-                ApiError::bad_request(format!(
-                    "Failed creating instance record: Add instance info to the database: This \"instances\" entry already exists"
-                ))
+                ApiError::bad_request("Failed creating instance record: Add instance info to the database: This \"instances\" entry already exists")
             } else {
                 e
             }

@@ -139,3 +139,54 @@ pub async fn route(st: Arc<ApiState>, req: Req) -> Result<Reply, ApiError> {
 pub async fn shutdown_instances(st: &Arc<ApiState>) {
     instances::shutdown_all(st).await;
 }
+
+/// Starts the instances that should run when the daemon starts: `boot.autostart=true`, or no
+/// `boot.autostart` and running when the daemon last stopped them
+/// (`volatile.last_state.power=RUNNING`), as LXD does.
+pub async fn autostart(st: &Arc<ApiState>) {
+    let Ok(recs) = st.lxd.store().instances(None).await else {
+        return;
+    };
+    for rec in recs {
+        let Ok((config, _)) = st.lxd.expanded(&rec).await else {
+            continue;
+        };
+        let wanted = match config.get("boot.autostart").map(String::as_str) {
+            Some("true") | Some("1") => true,
+            Some(_) => false,
+            None => {
+                rec.config
+                    .get("volatile.last_state.power")
+                    .map(String::as_str)
+                    == Some("RUNNING")
+            }
+        };
+        if !wanted {
+            continue;
+        }
+        let Ok(c) = st.lxd.container(&rec.project, &rec.name).await else {
+            continue;
+        };
+        use lxd_core::Instance;
+        if c.state()
+            .await
+            .map(|s| s.status != lxd_core::InstanceStatus::Stopped)
+            .unwrap_or(true)
+        {
+            continue;
+        }
+        match st.lxd.start_instance(&rec.project, &rec.name).await {
+            Ok(()) => st.events.lifecycle(
+                &rec.project,
+                "instance-started",
+                &handlers_url(&rec.project, &rec.name),
+                serde_json::json!({}),
+            ),
+            Err(e) => tracing::warn!(instance = %rec.name, "autostart: {e}"),
+        }
+    }
+}
+
+fn handlers_url(project: &str, name: &str) -> String {
+    util::url(&format!("/1.0/instances/{name}"), project)
+}

@@ -26,7 +26,6 @@ async fn project_json(st: &ApiState, p: &ProjectRecord) -> Result<types::Project
         description: p.description.clone(),
         name: p.name.clone(),
         used_by,
-        ..Default::default()
     })
 }
 

@@ -64,7 +64,6 @@ pub fn profile(p: &lxd_core::store::ProfileRecord, used_by: Vec<String>) -> type
         devices: p.devices.clone(),
         name: p.name.clone(),
         used_by,
-        ..Default::default()
     }
 }
 

@@ -138,7 +138,15 @@ impl Req {
         if b.is_empty() {
             return Err(ApiError::bad_request("Empty request body"));
         }
-        serde_json::from_slice(&b)
+        // Every body LXD takes is a JSON object (serde would also read a struct from an array).
+        let v: serde_json::Value = serde_json::from_slice(&b)
+            .map_err(|e| ApiError::bad_request(format!("Invalid request body: {e}")))?;
+        if !v.is_object() {
+            return Err(ApiError::bad_request(
+                "Invalid request body: expected a JSON object",
+            ));
+        }
+        serde_json::from_value(v)
             .map_err(|e| ApiError::bad_request(format!("Invalid request body: {e}")))
     }
 }

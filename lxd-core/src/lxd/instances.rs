@@ -11,7 +11,7 @@ use crate::config::InstanceConfig;
 use crate::error::{Error, Result};
 use crate::image::{self, TemplateContext, Trigger};
 use crate::instance::{Instance, InstanceState, InstanceStatus};
-use crate::runtime::Container;
+use crate::runtime::{Container, DiskMount};
 use crate::storage::pool::{disk_name, Pool};
 use crate::store::{
     ConfigMap, Devices, InstanceRecord, InstanceType, SnapshotRecord, StoreError, StoreOp,
@@ -183,6 +183,43 @@ impl Lxd {
         )
     }
 
+    /// The host paths the `disk` devices (other than the root) bind into the container: a
+    /// host path `source`, or a custom volume `source` on `pool`.
+    pub fn disk_mounts(&self, project: &str, devices: &Devices) -> Result<Vec<DiskMount>> {
+        let mut out = Vec::new();
+        for (name, d) in devices {
+            if d.get("type").map(String::as_str) != Some("disk")
+                || d.get("path").map(String::as_str) == Some("/")
+            {
+                continue;
+            }
+            let path = d.get("path").cloned().unwrap_or_default();
+            let source = d
+                .get("source")
+                .ok_or_else(|| Error::Invalid(format!("Disk device {name:?} has no source")))?;
+            let host = match d.get("pool") {
+                Some(p) => self
+                    .pool(p)?
+                    .volume_path(VolumeType::Custom, project, source),
+                None => {
+                    let p = PathBuf::from(source);
+                    if !p.is_absolute() {
+                        return Err(Error::Invalid(format!(
+                            "Disk device {name:?}: the source {source:?} must be an absolute host path"
+                        )));
+                    }
+                    p
+                }
+            };
+            out.push(DiskMount {
+                source: host,
+                path,
+                readonly: d.get("readonly").is_some_and(|v| v == "true" || v == "1"),
+            });
+        }
+        Ok(out)
+    }
+
     /// Creates an instance; every step is undone if a later one fails.
     pub async fn create_instance(&self, req: CreateInstance) -> Result<InstanceRecord> {
         crate::config::validate_name(&req.name).map_err(|reason| Error::InvalidName {
@@ -350,6 +387,7 @@ impl Lxd {
                 message: "The instance is already running",
             });
         }
+        container.set_mounts(self.disk_mounts(project, &devices)?);
         let vol = pool
             .mount_volume(VolumeType::Container, project, name)
             .await?;
@@ -729,12 +767,30 @@ impl Lxd {
                 "Changing the root disk's storage pool is not supported".into(),
             ));
         }
+        let pool = self.pool(&root_pool(&devices)?)?;
+        let container = self.container_for(&rec, config, &pool)?;
+        let running = container.state().await?.status != InstanceStatus::Stopped;
+        if running {
+            // Disk devices are hot-plugged first: one that cannot be mounted is not recorded.
+            let new = self.disk_mounts(project, &devices)?;
+            let old = self.disk_mounts(project, &old_devices).unwrap_or_default();
+            let c = container.clone();
+            tokio::task::spawn_blocking(move || -> Result<()> {
+                for m in old.iter().filter(|m| !new.contains(m)) {
+                    c.hotplug_blocking(m, false)?;
+                }
+                for m in new.iter().filter(|m| !old.contains(m)) {
+                    c.hotplug_blocking(m, true)?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|e| Error::Invalid(format!("hotplug task: {e}")))??;
+        }
         self.store
             .apply(vec![StoreOp::UpdateInstance(rec.clone())])
             .await?;
-        let pool = self.pool(&root_pool(&devices)?)?;
-        let container = self.container_for(&rec, config, &pool)?;
-        if container.state().await?.status != InstanceStatus::Stopped {
+        if running {
             let limits_changed =
                 old_cfg
                     .iter()

@@ -83,10 +83,18 @@ fn setup(ctx: &InitContext<'_>) -> Result<std::convert::Infallible, String> {
         "wait for monitor",
         sys::recv_with_fds(ctx.sync.as_fd(), &mut buf),
     )?;
-    if &buf[..n] != GO {
+    // "go" and whether the first descriptor is an idmapped rootfs; the others are the disk
+    // mounts, in the spec's order.
+    let msg = &buf[..n];
+    if !msg.starts_with(GO) {
         return Err("monitor aborted the start".into());
     }
-    let rootfs_mount = fds.pop();
+    let rootfs_mount = if msg.ends_with(b"+root") && !fds.is_empty() {
+        Some(fds.remove(0))
+    } else {
+        None
+    };
+    let disk_mounts = fds;
     let privileged = spec.idmap.is_empty();
     if !privileged {
         step("setgroups", nix::unistd::setgroups(&[]))?;
@@ -135,6 +143,9 @@ fn setup(ctx: &InitContext<'_>) -> Result<std::convert::Infallible, String> {
     rootfs::setup(root, &view).map_err(|e| e.0)?;
     step("sethostname", sethostname(&spec.hostname))?;
     rootfs::pivot(root).map_err(|e| e.0)?;
+    for (m, fd) in spec.mounts.iter().zip(&disk_mounts) {
+        attach_disk(m, fd.as_fd())?;
+    }
     apply_rlimits(&spec.config)?;
     apply_sysctls(spec)?;
 
@@ -229,4 +240,37 @@ fn apply_sysctls(spec: &ContainerSpec) -> Result<(), String> {
         std::fs::write(&path, value).map_err(|e| format!("{key}: {e}"))?;
     }
     Ok(())
+}
+
+/// Creates the mount point of a disk device inside the (already pivoted) root and attaches
+/// the prepared mount there. Paths resolve inside the container.
+pub(crate) fn attach_disk(
+    m: &super::spec::DiskMount,
+    fd: std::os::fd::BorrowedFd<'_>,
+) -> Result<(), String> {
+    let target = Path::new(&m.path);
+    if !target.is_absolute() || m.path.split('/').any(|c| c == "..") {
+        return Err(format!(
+            "disk device path {:?} must be absolute without \"..\"",
+            m.path
+        ));
+    }
+    let source_is_dir = std::fs::metadata(&m.source)
+        .map(|md| md.is_dir())
+        .unwrap_or(true);
+    if source_is_dir {
+        std::fs::create_dir_all(target)
+            .map_err(|e| format!("create mount point {}: {e}", m.path))?;
+    } else {
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| format!("create {}: {e}", parent.display()))?;
+        }
+        if !target.exists() {
+            std::fs::File::create(target)
+                .map_err(|e| format!("create mount point {}: {e}", m.path))?;
+        }
+    }
+    sys::move_mount(fd, target)
+        .map_err(|e| format!("mount {} on {}: {e}", m.source.display(), m.path))
 }

@@ -42,7 +42,7 @@ use self::cgroup::{Cgroup, CgroupLayout, FreezerChoice, Version};
 use self::exec_client::ExecProcess;
 use self::idmap::{compute_idmap, Allocation, HostIdRange, IdmapSet};
 use self::monitor::protocol::{self, ExecRequest, MonitorInfo, Reply, Request};
-pub use self::spec::{ContainerSpec, IdmapMode, InstancePaths};
+pub use self::spec::{ContainerSpec, DiskMount, IdmapMode, InstancePaths};
 use crate::config::{validate_name, InstanceConfig};
 use crate::error::{Error, Result};
 use crate::instance::{ExecCommand, ExecStdio, Instance, InstanceState, InstanceStatus};
@@ -192,6 +192,7 @@ impl Runtime {
                 rootfs: rootfs.into(),
                 paths,
                 config: Mutex::new(config),
+                mounts: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -268,6 +269,7 @@ struct ContainerInner {
     rootfs: PathBuf,
     paths: InstancePaths,
     config: Mutex<InstanceConfig>,
+    mounts: Mutex<Vec<DiskMount>>,
 }
 
 /// A system container managed by a [`Runtime`]; cheap to clone.
@@ -401,6 +403,7 @@ impl Container {
             paths: self.inner.paths.clone(),
             halt_signal: libc::SIGPWR,
             cgroup_mounts: self.inner.rt.cgroup_mounts(),
+            mounts: self.inner.mounts.lock().expect("mounts lock").clone(),
         })
     }
 
@@ -513,6 +516,25 @@ impl Container {
         let conn = self.running_conn()?;
         self.call(&conn, &req, Some(Duration::from_secs(30)))
             .map(drop)
+    }
+
+    /// The host paths bound into the container at its next start.
+    pub fn set_mounts(&self, mounts: Vec<DiskMount>) {
+        *self.inner.mounts.lock().expect("mounts lock") = mounts;
+    }
+
+    /// Mounts (`add`) or unmounts a disk device in the running container.
+    pub fn hotplug_blocking(&self, mount: &DiskMount, add: bool) -> Result<()> {
+        let conn = self.running_conn()?;
+        self.call(
+            &conn,
+            &Request::Mount {
+                mount: mount.clone(),
+                add,
+            },
+            Some(Duration::from_secs(30)),
+        )
+        .map(drop)
     }
 
     /// Applies changed `limits.*` to the running container's cgroup at once (the next start

@@ -47,6 +47,17 @@ impl InstancePaths {
     }
 }
 
+/// A host directory or file bound into the container (a `disk` device other than the root).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskMount {
+    /// Host path.
+    pub source: PathBuf,
+    /// Path inside the container.
+    pub path: String,
+    /// Mounted read-only.
+    pub readonly: bool,
+}
+
 /// A container to run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContainerSpec {
@@ -73,4 +84,6 @@ pub struct ContainerSpec {
     /// The cgroup hierarchies to mount inside the container: (directory name under
     /// `/sys/fs/cgroup`, mount options); an empty name means cgroup2 at `/sys/fs/cgroup` itself.
     pub cgroup_mounts: Vec<(String, String)>,
+    /// Host paths bound into the container.
+    pub mounts: Vec<DiskMount>,
 }

@@ -76,6 +76,30 @@ pub fn set_idmap(mount: BorrowedFd<'_>, userns: BorrowedFd<'_>) -> Result<(), Er
     Ok(())
 }
 
+const MOUNT_ATTR_RDONLY: u64 = 0x0000_0001;
+
+/// Makes a detached mount tree read-only.
+pub fn set_readonly(mount: BorrowedFd<'_>) -> Result<(), Errno> {
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: as in `set_idmap`: `attr` lives across the call and its size is passed.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            mount.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH as libc::c_uint | AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    })?;
+    Ok(())
+}
+
 /// Attaches a detached mount at `target` (`move_mount`).
 pub fn move_mount(mount: BorrowedFd<'_>, target: &Path) -> Result<(), Errno> {
     let t = cpath(target)?;

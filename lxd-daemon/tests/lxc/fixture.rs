@@ -70,12 +70,7 @@ impl Daemon {
     /// Starts a daemon, initialises it with a `dir` pool (and more `pools` given as
     /// `name=driver[:key=value,...]`), and imports the busybox image as `busybox`.
     pub fn start(tag: &str) -> Daemon {
-        let n = SEQ.fetch_add(1, Ordering::SeqCst);
-        let dir = PathBuf::from(format!("/tmp/lxd-dt-{}-{n}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("client")).unwrap();
-        let mut d = Daemon { dir, child: None };
-        d.spawn();
+        let d = Self::start_bare(tag);
         let preseed = "storage_pools:\n- name: default\n  driver: dir\nprofiles:\n- name: default\n  devices:\n    root:\n      path: /\n      pool: default\n      type: disk\n";
         let out = d.lxd_stdin(&["init", "--preseed"], preseed);
         assert_eq!(out.code, 0, "lxd init --preseed: {out:?}");
@@ -89,6 +84,17 @@ impl Daemon {
             "busybox",
         ]);
         assert_eq!(out.code, 0, "lxc image import: {out:?}");
+        d
+    }
+
+    /// Starts a daemon on an empty data directory, without initialising it.
+    pub fn start_bare(tag: &str) -> Daemon {
+        let n = SEQ.fetch_add(1, Ordering::SeqCst);
+        let dir = PathBuf::from(format!("/tmp/lxd-dt-{}-{n}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("client")).unwrap();
+        let mut d = Daemon { dir, child: None };
+        d.spawn();
         d
     }
 
@@ -118,9 +124,16 @@ impl Daemon {
             + &std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
     }
 
-    /// The daemon's pid.
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    /// Whether the daemon process has exited.
+    pub fn exited(&mut self) -> bool {
+        match self.child.as_mut().map(|c| c.try_wait()) {
+            Some(Ok(Some(_))) => {
+                self.child = None;
+                true
+            }
+            None => true,
+            _ => false,
+        }
     }
 
     /// Kills the daemon (SIGKILL) without any cleanup, as a crash would.

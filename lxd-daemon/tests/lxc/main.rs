@@ -1,7 +1,11 @@
 //! The daemon driven by Debian's unmodified `lxc` 5.0.2 client, for real as root.
 //! Run with `cargo test -p lxd-daemon --test lxc`.
 
+mod daemon;
+mod exec;
+mod files;
 mod fixture;
+mod instances;
 mod smoke;
 
 use libtest_mimic::{Arguments, Trial};
@@ -43,7 +47,30 @@ fn main() {
         );
         std::process::exit(1);
     }
-    let tests: Vec<Trial> = trials![smoke::info_launch_list_exec_stop_delete];
+    let tests: Vec<Trial> = trials![
+        smoke::info_launch_list_exec_stop_delete,
+        instances::launch_options_pools_and_storage_commands,
+        instances::list_formats,
+        instances::state_commands,
+        instances::snapshot_restore_copy_move_delete,
+        instances::config_and_devices,
+        instances::profiles,
+        instances::operations_monitor_console,
+        instances::error_envelopes,
+        daemon::restart_keeps_containers_running,
+        daemon::interrupted_operations_are_cleaned_up,
+        daemon::shutdown_stops_instances_and_they_come_back,
+        daemon::init_auto_and_sql,
+        daemon::bad_requests_get_4xx,
+        exec::streams_exit_codes_env_and_users,
+        exec::interactive_terminal,
+        exec::signals_and_refusals,
+        exec::api_record_output_and_timing,
+        files::push_pull_delete,
+        files::raw_api,
+        files::stopped_instance,
+        files::escape_attempts
+    ];
     let conclusion = libtest_mimic::run(&args, tests);
     fixture::remove_busybox_image();
     conclusion.exit();

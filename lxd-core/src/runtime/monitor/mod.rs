@@ -311,7 +311,75 @@ fn prepare_rootfs(
     Ok((None, Some(spec.idmap.to_json())))
 }
 
+/// Detached bind mounts of the disk devices' host paths.
+fn prepare_disks(spec: &ContainerSpec) -> Result<Vec<OwnedFd>, String> {
+    spec.mounts.iter().map(prepare_disk).collect()
+}
+
+fn prepare_disk(m: &super::spec::DiskMount) -> Result<OwnedFd, String> {
+    if !m.source.exists() {
+        return Err(format!(
+            "disk device source {} does not exist",
+            m.source.display()
+        ));
+    }
+    let fd = sys::open_tree_clone(&m.source)
+        .map_err(|e| format!("open_tree {}: {e}", m.source.display()))?;
+    if m.readonly {
+        sys::set_readonly(fd.as_fd())
+            .map_err(|e| format!("read-only {}: {e}", m.source.display()))?;
+    }
+    Ok(fd)
+}
+
 impl Monitor {
+    /// Mounts a disk device into the running container: a child joins its mount and user
+    /// namespaces and attaches the prepared mount.
+    fn hotplug(&self, m: &super::spec::DiskMount, add: bool) -> Result<(), String> {
+        let fd = if add { Some(prepare_disk(m)?) } else { None };
+        let privileged = self.spec.idmap.is_empty();
+        // SAFETY: the monitor is single-threaded.
+        match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
+            ForkResult::Child => {
+                let r = (|| -> Result<(), String> {
+                    for (flag, ns) in &self.ns.fds {
+                        if *flag == CloneFlags::CLONE_NEWNS || *flag == CloneFlags::CLONE_NEWUSER {
+                            setns(ns.as_fd(), *flag).map_err(|e| format!("setns: {e}"))?;
+                        }
+                    }
+                    if !privileged {
+                        let root = nix::unistd::Uid::from_raw(0);
+                        let g = nix::unistd::Gid::from_raw(0);
+                        nix::unistd::setresgid(g, g, g).map_err(|e| e.to_string())?;
+                        nix::unistd::setresuid(root, root, root).map_err(|e| e.to_string())?;
+                    }
+                    match &fd {
+                        Some(fd) => init::attach_disk(m, fd.as_fd()),
+                        None => {
+                            nix::mount::umount2(m.path.as_str(), nix::mount::MntFlags::MNT_DETACH)
+                                .map_err(|e| format!("unmount {}: {e}", m.path))
+                        }
+                    }
+                })();
+                if let Err(e) = &r {
+                    let _ = std::io::stderr().write_all(format!("{e}\n").as_bytes());
+                }
+                // SAFETY: ends the forked child without running the monitor's exit handlers.
+                unsafe { libc::_exit(if r.is_ok() { 0 } else { 1 }) }
+            }
+            ForkResult::Parent { child } => match waitpid(child, None) {
+                Ok(WaitStatus::Exited(_, 0)) => Ok(()),
+                Ok(s) => Err(format!(
+                    "{} {} in the container failed ({s:?}); see {}",
+                    if add { "mounting" } else { "unmounting" },
+                    m.path,
+                    self.spec.paths.monitor_log().display()
+                )),
+                Err(e) => Err(format!("wait: {e}")),
+            },
+        }
+    }
+
     fn new(spec: ContainerSpec) -> Result<Self, String> {
         let socket = spec.paths.socket();
         let _ = std::fs::remove_file(&socket);
@@ -411,10 +479,16 @@ impl Monitor {
             .add_process(pid.as_raw())
             .map_err(|e| e.to_string())?;
         let (mount, last_state) = prepare_rootfs(spec, pid)?;
-        let fds: Vec<i32> = mount.iter().map(|f| f.as_raw_fd()).collect();
-        sys::send_with_fds(parent_sync.as_fd(), init::GO, &fds)
-            .map_err(|e| format!("sync: {e}"))?;
+        let disks = prepare_disks(spec)?;
+        let fds: Vec<i32> = mount.iter().chain(&disks).map(|f| f.as_raw_fd()).collect();
+        let msg: &[u8] = if mount.is_some() {
+            b"go+root"
+        } else {
+            init::GO
+        };
+        sys::send_with_fds(parent_sync.as_fd(), msg, &fds).map_err(|e| format!("sync: {e}"))?;
         drop(mount);
+        drop(disks);
         let mut err = Vec::new();
         let _ = (&parent_sync).read_to_end(&mut err);
         if !err.is_empty() {
@@ -722,6 +796,17 @@ impl Monitor {
                     Err(e) => err(&conn, e),
                 }
             }
+            Request::Mount { mount, add } => match self.hotplug(&mount, add) {
+                Ok(()) => {
+                    if add {
+                        self.spec.mounts.push(mount);
+                    } else {
+                        self.spec.mounts.retain(|m| m.path != mount.path);
+                    }
+                    let _ = protocol::send(&conn, &Reply::Done, &[]);
+                }
+                Err(e) => err(&conn, e),
+            },
             Request::Stop => {
                 self.waiters.push((Waiter::Stop, conn));
                 self.force_kill();

@@ -38,6 +38,13 @@ pub enum Request {
         /// The new configuration.
         config: crate::config::InstanceConfig,
     },
+    /// Mount (`add`) or unmount a disk device in the running container.
+    Mount {
+        /// The device.
+        mount: crate::runtime::spec::DiskMount,
+        /// Mount or unmount.
+        add: bool,
+    },
     /// Forward a signal to the process of this exec connection.
     Signal {
         /// The signal number.
