@@ -10,7 +10,7 @@ use lxd_core::store::{
     ProfileRecord, ProjectRecord, QueryResult, SnapshotRecord, StoragePoolRecord, StoreError,
     StoreOp, StoreResult, VolumeKey, VolumeRecord, VolumeSnapshotRecord,
 };
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{SqliteConnection, SqlitePool, Transaction};
 
 use crate::error::{Context, Error};
@@ -56,6 +56,9 @@ async fn open_pool(path: &Path, connections: u32) -> Result<SqlitePool, Error> {
         .filename(path)
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
+        // In WAL mode NORMAL keeps the database consistent across crashes and only syncs at
+        // checkpoints, so a commit is not an fsync.
+        .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(BUSY_TIMEOUT);
     SqlitePoolOptions::new()

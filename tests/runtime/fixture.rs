@@ -145,3 +145,9 @@ pub fn cap_bounding(c: &Container, pid: &str) -> anyhow::Result<u64> {
         .to_string();
     Ok(u64::from_str_radix(&hex, 16)?)
 }
+
+/// The first host id containers are mapped to on this machine (root's `/etc/subuid` range, or
+/// LXD's default 1000000).
+pub fn host_base() -> u64 {
+    lxd_core::runtime::idmap::HostIdRange::from_system().base
+}

@@ -208,7 +208,10 @@ pub fn exec_signal_forwarding() -> TestResult {
     let p = block(c.exec(ExecCommand::new(["sleep", "100"])))?;
     // The exec'd process is in the container's user namespace: its uid on the host is mapped.
     let uids = crate::fixture::host_uids(p.pid());
-    ensure!(uids[0] == 1_000_000, "exec uid on host {uids:?}");
+    ensure!(
+        uids[0] == crate::fixture::host_base(),
+        "exec uid on host {uids:?}"
+    );
     p.signal(libc::SIGTERM)?;
     let code = p.wait_blocking()?;
     ensure!(code == 128 + libc::SIGTERM, "exit code {code}");

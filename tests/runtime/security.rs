@@ -14,7 +14,7 @@ pub fn unprivileged_root_is_host_range() -> TestResult {
     block(c.start())?;
     let init = block(c.state())?.pid.context("pid")?;
     ensure!(
-        host_uids(init) == vec![1_000_000; 4],
+        host_uids(init) == vec![crate::fixture::host_base(); 4],
         "init uids {:?}",
         host_uids(init)
     );
@@ -25,8 +25,9 @@ pub fn unprivileged_root_is_host_range() -> TestResult {
         .map(|l| l.split_whitespace().collect())
         .collect();
     ensure!(lines[0] == ["0"], "{text}");
-    ensure!(lines[1] == ["0", "1000000", "65536"], "{text}");
-    ensure!(lines[2] == ["0", "1000000", "65536"], "{text}");
+    let base = crate::fixture::host_base().to_string();
+    ensure!(lines[1] == ["0", base.as_str(), "65536"], "{text}");
+    ensure!(lines[2] == ["0", base.as_str(), "65536"], "{text}");
     // The idmapped rootfs: files owned by 0 on disk are root's inside, and nothing was chowned.
     let meta = std::fs::metadata(c.rootfs().join("etc/passwd"))?;
     ensure!(meta.uid() == 0, "rootfs was shifted on disk");
@@ -92,7 +93,7 @@ pub fn isolated_idmaps_do_not_overlap() -> TestResult {
     let ua = host_uids(block(a.state())?.pid.context("pid")?)[0];
     let ub = host_uids(block(b.state())?.pid.context("pid")?)[0];
     ensure!(
-        ua >= 1_000_000 + 65_536 && ub >= 1_000_000 + 65_536,
+        ua >= crate::fixture::host_base() + 65_536 && ub >= crate::fixture::host_base() + 65_536,
         "{ua} {ub}"
     );
     ensure!(ua.abs_diff(ub) >= 65_536, "ranges overlap: {ua} {ub}");
@@ -111,13 +112,18 @@ pub fn shift_fallback_recorded_and_undone() -> TestResult {
     let root = c.rootfs().to_path_buf();
     block(c.start())?;
     // Shifted on disk, and recorded.
-    ensure!(std::fs::metadata(root.join("etc/passwd"))?.uid() == 1_000_000);
+    ensure!(
+        std::fs::metadata(root.join("etc/passwd"))?.uid() as u64 == crate::fixture::host_base()
+    );
     let recorded = c
         .config()
         .get("volatile.last_state.idmap")
         .context("last_state")?
         .to_string();
-    ensure!(recorded.contains("\"Hostid\":1000000"), "{recorded}");
+    ensure!(
+        recorded.contains(&format!("\"Hostid\":{}", crate::fixture::host_base())),
+        "{recorded}"
+    );
     let out = sh(&c, "stat -c %u /etc/passwd")?;
     ensure!(out.stdout_str().trim() == "0");
     block(c.stop())?;

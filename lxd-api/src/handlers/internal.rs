@@ -107,7 +107,7 @@ pub async fn route(st: Arc<ApiState>, mut req: Req, rest: &str) -> Result<Reply,
     match (req.method.clone(), rest) {
         (Method::GET, "ready") => Ok(Reply::Sync(json!({}))),
         (Method::PUT, "shutdown") => {
-            let _ = st.shutdown.send(true);
+            st.shutdown.send_replace(true);
             Ok(Reply::Sync(json!({})))
         }
         (Method::GET, "sql") => {

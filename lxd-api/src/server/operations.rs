@@ -164,7 +164,7 @@ impl Operation {
         }
         self.emit();
         if status.is_final() {
-            let _ = self.done.send(true);
+            self.done.send_replace(true);
         }
     }
 
@@ -206,7 +206,7 @@ impl Operation {
         if !self.may_cancel {
             return Err(ApiError::bad_request("This operation can't be cancelled"));
         }
-        let _ = self.cancel.send(true);
+        self.cancel.send_replace(true);
         Ok(())
     }
 

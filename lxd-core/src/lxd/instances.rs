@@ -377,6 +377,7 @@ impl Lxd {
     pub async fn start_instance(&self, project: &str, name: &str) -> Result<()> {
         let lock = self.lock_for(Self::instance_key(project, name));
         let _g = lock.lock().await;
+        let t0 = std::time::Instant::now();
         let mut rec = self.store.instance(project, name).await?;
         let (config, devices) = self.expanded(&rec).await?;
         let pool = self.pool(&root_pool(&devices)?)?;
@@ -414,7 +415,17 @@ impl Lxd {
             })
             .await
             .map_err(|e| Error::Invalid(format!("template task: {e}")))??;
+            tracing::debug!(
+                instance = name,
+                ms = t0.elapsed().as_secs_f64() * 1e3,
+                "start: templates applied"
+            );
             container.start().await?;
+            tracing::debug!(
+                instance = name,
+                ms = t0.elapsed().as_secs_f64() * 1e3,
+                "start: running"
+            );
             Ok::<(), Error>(())
         }
         .await;

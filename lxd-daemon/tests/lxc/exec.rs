@@ -114,8 +114,22 @@ pub fn curl(d: &Daemon, method: &str, path: &str, headers: &[&str], body: Option
 
 /// Waits for an operation to end and returns it.
 pub fn wait_op(d: &Daemon, op_url: &str) -> serde_json::Value {
-    let r = curl(d, "GET", &format!("{op_url}/wait?timeout=30"), &[], None);
-    r.json()["metadata"].clone()
+    wait_op_at(&d.socket(), op_url)
+}
+
+/// Waits for an operation of the daemon at `socket` to end and returns it.
+fn wait_op_at(socket: &std::path::Path, op_url: &str) -> serde_json::Value {
+    let out = Command::new("curl")
+        .args(["-s", "-S", "--unix-socket"])
+        .arg(socket)
+        .arg(format!("http://lxd{op_url}/wait?timeout=30"))
+        .stdin(Stdio::null())
+        .output()
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    serde_json::from_slice::<serde_json::Value>(&out)
+        .map(|v| v["metadata"].clone())
+        .unwrap_or(serde_json::Value::Null)
 }
 
 /// A command line for `lxc` with this daemon's environment, as text for a shell.
@@ -488,7 +502,11 @@ pub fn api_record_output_and_timing() -> TestResult {
     );
     // A wrong secret is refused.
     let id = op["id"].as_str().unwrap_or_default().to_string();
-    let unconnected = format!("/1.0/operations/{id}");
+    // Its end is awaited from now on, in the background (it gives up 15 s after creation).
+    let unconnected = {
+        let (socket, op_url) = (d.socket(), format!("/1.0/operations/{id}"));
+        std::thread::spawn(move || wait_op_at(&socket, &op_url))
+    };
     let r = curl(
         &d,
         "GET",
@@ -589,7 +607,9 @@ pub fn api_record_output_and_timing() -> TestResult {
     }
 
     // The operation whose sockets were never connected gives up (15 s after its creation).
-    let op = wait_op(&d, &unconnected);
+    let op = unconnected
+        .join()
+        .map_err(|_| "waiting thread".to_string())?;
     check!(
         op["status"] == "Failure" && op["err"] == "Timed out waiting for websockets to connect",
         "unconnected exec: {op}"
