@@ -583,3 +583,17 @@ pub fn bad_input_leaves_nothing() -> TestResult {
     ensure!(block(c.state())?.status == InstanceStatus::Stopped);
     Ok(())
 }
+
+pub fn rootfs_below_a_private_directory() -> TestResult {
+    // mktemp -d makes 0700 directories: the container's root may not search them, and the
+    // rootfs below must still start (and exec and stop).
+    let mut env = Env::new("private");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&env.dir, std::fs::Permissions::from_mode(0o700))?;
+    let c = env.container("private-test", &[]);
+    block(c.start())?;
+    let out = sh(&c, "hostname; touch /root/x && echo wrote")?;
+    ensure!(out.stdout_str() == "private-test\nwrote\n", "{out:?}");
+    block(c.stop())?;
+    Ok(())
+}

@@ -62,6 +62,7 @@ fn main() {
         lifecycle::reboot_restarts_container,
         lifecycle::state_and_double_start,
         lifecycle::bad_input_leaves_nothing,
+        lifecycle::rootfs_below_a_private_directory,
         limits::memory_limit_ooms_inside_only,
         limits::pids_limit_stops_fork_bomb,
         limits::cpu_count_and_allowance,

@@ -83,13 +83,13 @@ fn setup(ctx: &InitContext<'_>) -> Result<std::convert::Infallible, String> {
         "wait for monitor",
         sys::recv_with_fds(ctx.sync.as_fd(), &mut buf),
     )?;
-    // "go" and whether the first descriptor is an idmapped rootfs; the others are the disk
-    // mounts, in the spec's order.
+    // "go", then the rootfs mount (idmapped or plain) and the disk mounts in the spec's
+    // order.
     let msg = &buf[..n];
     if !msg.starts_with(GO) {
         return Err("monitor aborted the start".into());
     }
-    let rootfs_mount = if msg.ends_with(b"+root") && !fds.is_empty() {
+    let rootfs_mount = if !fds.is_empty() {
         Some(fds.remove(0))
     } else {
         None
@@ -121,20 +121,16 @@ fn setup(ctx: &InitContext<'_>) -> Result<std::convert::Infallible, String> {
             None::<&str>,
         ),
     )?;
-    let root = &spec.rootfs;
-    match rootfs_mount {
-        Some(fd) => step("attach idmapped rootfs", sys::move_mount(fd.as_fd(), root))?,
-        None => step(
-            "bind rootfs",
-            mount(
-                Some(root.as_path()),
-                root.as_path(),
-                None::<&str>,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                None::<&str>,
-            ),
-        )?,
-    }
+    // The rootfs is attached on the working directory (the monitor started us in it) and
+    // entered through its descriptor: path lookups run as the container's root, which may
+    // not search the directories above the rootfs.
+    let tree = rootfs_mount.ok_or("the monitor sent no rootfs mount")?;
+    step(
+        "attach rootfs",
+        sys::move_mount(tree.as_fd(), Path::new(".")),
+    )?;
+    step("enter rootfs", nix::unistd::fchdir(tree.as_raw_fd()))?;
+    let root = Path::new(".");
     let view = ViewOptions {
         privileged,
         console: ctx.console_path,

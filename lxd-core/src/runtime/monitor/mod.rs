@@ -455,8 +455,16 @@ impl Monitor {
         if !privileged {
             flags |= libc::CLONE_NEWUSER;
         }
+        // The child starts in the rootfs directory: its copy of the mount namespace keeps the
+        // working directory, so it can attach the rootfs there without a path lookup.
+        std::env::set_current_dir(&spec.rootfs)
+            .map_err(|e| format!("enter rootfs {}: {e}", spec.rootfs.display()))?;
         // SAFETY: the monitor is single-threaded.
-        let pid = unsafe { sys::fork_with_namespaces(flags) }.map_err(|e| format!("clone: {e}"))?;
+        let forked = unsafe { sys::fork_with_namespaces(flags) };
+        if !matches!(forked, Ok(0)) {
+            let _ = std::env::set_current_dir("/");
+        }
+        let pid = forked.map_err(|e| format!("clone: {e}"))?;
         if pid == 0 {
             drop(parent_sync);
             reset_signals();
@@ -479,14 +487,18 @@ impl Monitor {
             .add_process(pid.as_raw())
             .map_err(|e| e.to_string())?;
         let (mount, last_state) = prepare_rootfs(spec, pid)?;
-        let disks = prepare_disks(spec)?;
-        let fds: Vec<i32> = mount.iter().chain(&disks).map(|f| f.as_raw_fd()).collect();
-        let msg: &[u8] = if mount.is_some() {
-            b"go+root"
-        } else {
-            init::GO
+        let mount = match mount {
+            Some(m) => m,
+            None => sys::open_tree_clone(&spec.rootfs)
+                .map_err(|e| format!("open_tree {}: {e}", spec.rootfs.display()))?,
         };
-        sys::send_with_fds(parent_sync.as_fd(), msg, &fds).map_err(|e| format!("sync: {e}"))?;
+        let disks = prepare_disks(spec)?;
+        let fds: Vec<i32> = std::iter::once(&mount)
+            .chain(&disks)
+            .map(|f| f.as_raw_fd())
+            .collect();
+        sys::send_with_fds(parent_sync.as_fd(), init::GO, &fds)
+            .map_err(|e| format!("sync: {e}"))?;
         drop(mount);
         drop(disks);
         let mut err = Vec::new();
