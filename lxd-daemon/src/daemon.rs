@@ -88,8 +88,14 @@ fn hostname() -> String {
 pub fn run(args: &DaemonArgs) -> Result<()> {
     setup_logging(args)?;
     let dir = crate::lxd_dir();
+    // Few malloc arenas and short-lived blocking threads keep the daemon's memory small: every
+    // thread would otherwise get an arena of its own.
+    // SAFETY: mallopt only tunes the allocator; called before any other thread exists.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .max_blocking_threads(64)
+        .thread_keep_alive(std::time::Duration::from_secs(2))
         .enable_all()
         .build()?;
     rt.block_on(serve(dir, args.group.clone()))

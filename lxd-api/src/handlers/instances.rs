@@ -84,6 +84,11 @@ pub async fn state_of(
     rec: &InstanceRecord,
 ) -> Result<types::InstanceState, ApiError> {
     let c = st.lxd.container(&rec.project, &rec.name).await?;
+    state_from(&c).await
+}
+
+/// The `state` object from a runtime handle.
+pub async fn state_from(c: &lxd_core::Container) -> Result<types::InstanceState, ApiError> {
     let s = c.state().await?;
     let running = s.status != InstanceStatus::Stopped;
     let pid = s.pid.unwrap_or(0);
@@ -133,6 +138,15 @@ pub async fn snapshots_of(
     st: &ApiState,
     rec: &InstanceRecord,
 ) -> Result<Vec<types::InstanceSnapshot>, ApiError> {
+    let profiles = st.lxd.store().profiles(&rec.project).await?;
+    snapshots_with(st, rec, &profiles).await
+}
+
+async fn snapshots_with(
+    st: &ApiState,
+    rec: &InstanceRecord,
+    profiles: &[lxd_core::store::ProfileRecord],
+) -> Result<Vec<types::InstanceSnapshot>, ApiError> {
     let mut out = Vec::new();
     for s in st.lxd.store().snapshots(&rec.project, &rec.name).await? {
         let as_inst = InstanceRecord {
@@ -141,7 +155,7 @@ pub async fn snapshots_of(
             profiles: s.profiles.clone(),
             ..rec.clone()
         };
-        let (cfg, devs) = st.lxd.expanded(&as_inst).await?;
+        let (cfg, devs) = lxd_core::Lxd::expand_with(&as_inst, profiles)?;
         out.push(snapshot_json(&s, cfg, devs));
     }
     Ok(out)
@@ -153,8 +167,22 @@ pub async fn instance_json(
     rec: &InstanceRecord,
     full: bool,
 ) -> Result<types::InstanceFull, ApiError> {
-    let (expanded_config, expanded_devices) = st.lxd.expanded(rec).await?;
-    let state = state_of(st, rec).await?;
+    let profiles = st.lxd.store().profiles(&rec.project).await?;
+    instance_json_with(st, rec, full, &profiles).await
+}
+
+/// [`instance_json`] with the project's profiles already loaded.
+async fn instance_json_with(
+    st: &ApiState,
+    rec: &InstanceRecord,
+    full: bool,
+    profiles: &[lxd_core::store::ProfileRecord],
+) -> Result<types::InstanceFull, ApiError> {
+    let (expanded_config, expanded_devices) = lxd_core::Lxd::expand_with(rec, profiles)?;
+    let c = st
+        .lxd
+        .container_of(rec, expanded_config.clone(), &expanded_devices)?;
+    let state = state_from(&c).await?;
     let mut inst = types::InstanceFull {
         architecture: rec.architecture.clone(),
         config: rec.config.clone(),
@@ -177,7 +205,7 @@ pub async fn instance_json(
     };
     if full {
         inst.backups = None;
-        let snaps = snapshots_of(st, rec).await?;
+        let snaps = snapshots_with(st, rec, profiles).await?;
         inst.snapshots = (!snaps.is_empty()).then_some(snaps);
         inst.state = Some(state);
     }
@@ -214,8 +242,23 @@ pub async fn collection(st: Arc<ApiState>, req: Req, kind: &str) -> Result<Reply
             let mut objs = Vec::new();
             if req.recursion() > 0 {
                 let full = req.recursion() >= 2;
+                let mut profiles = std::collections::HashMap::new();
                 for r in &recs {
-                    let mut v = to_value(&instance_json(&st, r, full).await?)?;
+                    if !profiles.contains_key(&r.project) {
+                        profiles.insert(
+                            r.project.clone(),
+                            st.lxd.store().profiles(&r.project).await?,
+                        );
+                    }
+                }
+                // Every instance's state is a round trip to its monitor: ask them all at once.
+                let all = futures_util::future::join_all(
+                    recs.iter()
+                        .map(|r| instance_json_with(&st, r, full, &profiles[&r.project])),
+                )
+                .await;
+                for inst in all {
+                    let mut v = to_value(&inst?)?;
                     if !full {
                         if let Some(o) = v.as_object_mut() {
                             o.remove("state");

@@ -155,6 +155,41 @@ impl Lxd {
         Ok((config, devices))
     }
 
+    /// [`Lxd::expanded`] with the profiles already loaded (for listing many instances).
+    pub fn expand_with(
+        rec: &InstanceRecord,
+        profiles: &[crate::store::ProfileRecord],
+    ) -> Result<(ConfigMap, Devices)> {
+        let mut config = ConfigMap::new();
+        let mut devices = Devices::new();
+        for p in &rec.profiles {
+            let prof =
+                profiles
+                    .iter()
+                    .find(|x| &x.name == p)
+                    .ok_or_else(|| StoreError::NotFound {
+                        kind: "Profile",
+                        name: p.clone(),
+                    })?;
+            config.extend(prof.config.clone());
+            devices.extend(prof.devices.clone());
+        }
+        config.extend(rec.config.clone());
+        devices.extend(rec.devices.clone());
+        Ok((config, devices))
+    }
+
+    /// The runtime handle of an instance whose expanded configuration is known.
+    pub fn container_of(
+        &self,
+        rec: &InstanceRecord,
+        config: ConfigMap,
+        devices: &Devices,
+    ) -> Result<Container> {
+        let pool = self.pool(&root_pool(devices)?)?;
+        self.container_for(rec, config, &pool)
+    }
+
     fn instance_key(project: &str, name: &str) -> String {
         format!("instance/{project}/{name}")
     }
