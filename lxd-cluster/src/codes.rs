@@ -133,13 +133,18 @@ const POOL_STATES: &[(i64, &str)] = &[(0, "PENDING"), (1, "CREATED"), (2, "ERROR
 
 /// LXD's code of a pool status (`PENDING`, `CREATED`, `ERRORED`, any case).
 pub fn pool_state_code(pool: &str, status: &str) -> StoreResult<i64> {
+    state_code("Storage pool", pool, status)
+}
+
+/// LXD's code of the status of an object with a pool's states (storage pools, networks).
+pub fn state_code(kind: &str, object: &str, status: &str) -> StoreResult<i64> {
     POOL_STATES
         .iter()
         .find(|(_, n)| n.eq_ignore_ascii_case(status))
         .map(|(c, _)| *c)
         .ok_or_else(|| {
             StoreError::Unsupported(format!(
-                "Storage pool {pool:?}: invalid status {status:?} (PENDING, CREATED or ERRORED)"
+                "{kind} {object:?}: invalid status {status:?} (PENDING, CREATED or ERRORED)"
             ))
         })
 }
@@ -150,6 +155,38 @@ pub fn pool_state_name(code: i64) -> &'static str {
         .iter()
         .find(|(c, _)| *c == code)
         .map_or("UNKNOWN", |(_, n)| n)
+}
+
+/// Network types as LXD stores them (`lxd/db/networks.go`).
+const NETWORK_TYPES: &[(i64, &str)] = &[
+    (0, "bridge"),
+    (1, "macvlan"),
+    (2, "sriov"),
+    (3, "ovn"),
+    (4, "physical"),
+];
+
+/// LXD's code of a network type.
+pub fn network_type_code(network: &str, kind: &str) -> StoreResult<i64> {
+    NETWORK_TYPES
+        .iter()
+        .find(|(_, n)| *n == kind)
+        .map(|(c, _)| *c)
+        .ok_or_else(|| {
+            StoreError::Unsupported(format!(
+                "Network {network:?}: invalid type {kind:?} \
+                 (bridge, macvlan, sriov, ovn or physical)"
+            ))
+        })
+}
+
+/// The network type name of one of LXD's codes.
+pub fn network_type_name(code: i64) -> StoreResult<&'static str> {
+    NETWORK_TYPES
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, n)| *n)
+        .ok_or_else(|| StoreError::Database(format!("unknown network type {code} in database")))
 }
 
 /// Volume content types as LXD stores them.
@@ -230,6 +267,15 @@ mod tests {
         assert!(err.to_string().contains("floppy"), "{err}");
         assert!(device_type_code("x", "d", None).is_err());
         assert_eq!(device_type_name(8).unwrap(), "proxy");
+    }
+
+    #[test]
+    fn network_types_match_lxd() {
+        assert_eq!(network_type_code("n", "bridge").unwrap(), 0);
+        assert_eq!(network_type_code("n", "physical").unwrap(), 4);
+        assert!(network_type_code("n", "hub").is_err());
+        assert_eq!(network_type_name(1).unwrap(), "macvlan");
+        assert!(network_type_name(7).is_err());
     }
 
     #[test]

@@ -20,5 +20,7 @@ pub const POOL: &str = "Storage pool";
 pub const VOLUME: &str = "Storage volume";
 /// A storage volume snapshot (named `VOLUME/SNAPSHOT`).
 pub const VOLUME_SNAPSHOT: &str = "Storage volume snapshot";
+/// A managed network.
+pub const NETWORK: &str = "Network";
 /// A cluster member.
 pub const NODE: &str = "Node";

@@ -205,6 +205,31 @@ pub(crate) async fn pool(conn: &mut SqliteConnection, name: &str) -> StoreResult
         .ok_or_else(|| not_found(kind::POOL, name))
 }
 
+/// A network's id, if it exists.
+pub(crate) async fn find_network(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+    name: &str,
+) -> StoreResult<Option<i64>> {
+    sqlx::query_scalar("SELECT id FROM networks WHERE project_id = ? AND name = ?")
+        .bind(project_id)
+        .bind(name)
+        .fetch_optional(conn)
+        .await
+        .ctx(|| format!("looking up network {name:?}"))
+}
+
+/// A network's id.
+pub(crate) async fn network(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+    name: &str,
+) -> StoreResult<i64> {
+    find_network(conn, project_id, name)
+        .await?
+        .ok_or_else(|| not_found(kind::NETWORK, name))
+}
+
 /// A storage volume's id (with its pool's and project's), if the pool and project exist.
 pub(crate) async fn find_volume(
     conn: &mut SqliteConnection,

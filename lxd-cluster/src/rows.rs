@@ -81,6 +81,139 @@ pub(crate) const VOLUME_SNAPSHOT_CONFIG: KvTable = KvTable {
     extra: ("", ""),
 };
 
+/// A key/value table whose keys are either cluster-wide (NULL `node_id`) or per node
+/// (`storage_pools_config`, `networks_config`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NodeKvTable {
+    /// Table name.
+    pub table: &'static str,
+    /// Column holding the owner's id.
+    pub owner: &'static str,
+    /// The table of the owner's per-node rows and states (`storage_pools_nodes`).
+    pub nodes: &'static str,
+    /// The keys kept per node.
+    pub node_keys: &'static [&'static str],
+    /// What the owner is, for messages (`storage pool`).
+    pub what: &'static str,
+}
+
+/// `storage_pools_config`: LXD keeps these keys per node (`db.NodeSpecificStorageConfig`).
+pub(crate) const POOL_CONFIG: NodeKvTable = NodeKvTable {
+    table: "storage_pools_config",
+    owner: "storage_pool_id",
+    nodes: "storage_pools_nodes",
+    node_keys: &[
+        "size",
+        "source",
+        "volatile.initial_source",
+        "zfs.pool_name",
+        "lvm.thinpool_name",
+        "lvm.vg_name",
+    ],
+    what: "storage pool",
+};
+
+/// `networks_config`: LXD keeps these keys per node (`db.NodeSpecificNetworkConfig`).
+pub(crate) const NETWORK_CONFIG: NodeKvTable = NodeKvTable {
+    table: "networks_config",
+    owner: "network_id",
+    nodes: "networks_nodes",
+    node_keys: &[
+        "bgp.ipv4.nexthop",
+        "bgp.ipv6.nexthop",
+        "bridge.external_interfaces",
+        "parent",
+    ],
+    what: "network",
+};
+
+/// Writes what node `node` sees of owner `id` (named `name`): its row in the nodes table
+/// with `state`, and the configuration (its own keys and the cluster-wide ones), replacing
+/// what was there.
+pub(crate) async fn put_node_view(
+    conn: &mut SqliteConnection,
+    t: NodeKvTable,
+    node: i64,
+    (id, name): (i64, &str),
+    state: i64,
+    config: &ConfigMap,
+) -> StoreResult<()> {
+    let what = || format!("writing the config of {} {name:?}", t.what);
+    let upsert = format!(
+        "INSERT INTO {nodes} ({owner}, node_id, state) VALUES (?, ?, ?) \
+         ON CONFLICT ({owner}, node_id) DO UPDATE SET state = excluded.state",
+        nodes = t.nodes,
+        owner = t.owner
+    );
+    sqlx::query(AssertSqlSafe(upsert))
+        .bind(id)
+        .bind(node)
+        .bind(state)
+        .execute(&mut *conn)
+        .await
+        .ctx(what)?;
+    let delete = format!(
+        "DELETE FROM {} WHERE {} = ? AND (node_id = ? OR node_id IS NULL)",
+        t.table, t.owner
+    );
+    sqlx::query(AssertSqlSafe(delete))
+        .bind(id)
+        .bind(node)
+        .execute(&mut *conn)
+        .await
+        .ctx(what)?;
+    let insert = format!(
+        "INSERT INTO {} ({}, node_id, key, value) VALUES (?, ?, ?, ?)",
+        t.table, t.owner
+    );
+    for (key, value) in config {
+        let key_node = t.node_keys.contains(&key.as_str()).then_some(node);
+        sqlx::query(AssertSqlSafe(insert.clone()))
+            .bind(id)
+            .bind(key_node)
+            .bind(key)
+            .bind(value)
+            .execute(&mut *conn)
+            .await
+            .ctx(what)?;
+    }
+    Ok(())
+}
+
+/// The configuration node `node` sees of the owners `ids` (owners without keys are absent).
+pub(crate) async fn load_node_kv(
+    conn: &mut SqliteConnection,
+    t: NodeKvTable,
+    node: i64,
+    ids: &[i64],
+) -> StoreResult<HashMap<i64, ConfigMap>> {
+    let what = || format!("reading {} config", t.what);
+    let mut out: HashMap<i64, ConfigMap> = HashMap::new();
+    for chunk in ids.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT {owner}, key, value FROM {table} \
+             WHERE {owner} IN ({ids}) AND (node_id = ? OR node_id IS NULL)",
+            owner = t.owner,
+            table = t.table,
+            ids = id_list(chunk),
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(node)
+            .fetch_all(&mut *conn)
+            .await
+            .ctx(what)?;
+        for row in rows {
+            let id: i64 = row.try_get(0).ctx(what)?;
+            let key: String = row.try_get(1).ctx(what)?;
+            let value: Option<String> = row.try_get(2).ctx(what)?;
+            out.entry(id)
+                .or_default()
+                .insert(key, value.unwrap_or_default());
+        }
+    }
+    Ok(out)
+}
+
 /// A device table and its configuration table.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DeviceTables {

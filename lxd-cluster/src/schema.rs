@@ -49,6 +49,11 @@ pub const GLOBAL_MIGRATIONS: &[Migration] = &[
         description: "profiles of instance snapshots",
         sql: GLOBAL_4,
     },
+    Migration {
+        version: 5,
+        description: "networks, their configuration and nodes",
+        sql: GLOBAL_5,
+    },
 ];
 
 /// The steps of the local database.
@@ -518,6 +523,41 @@ CREATE TABLE instances_snapshots_profiles (
     apply_order INTEGER NOT NULL DEFAULT 0,
     UNIQUE (instance_snapshot_id, name),
     FOREIGN KEY (instance_snapshot_id) REFERENCES instances_snapshots (id) ON DELETE CASCADE
+);
+"#;
+
+/// Global step 5: LXD 5.0's network tables.
+const GLOBAL_5: &str = r#"
+CREATE TABLE networks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    project_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT,
+    state INTEGER NOT NULL DEFAULT 0,
+    type INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (project_id, name),
+    FOREIGN KEY (project_id) REFERENCES projects (id) ON DELETE CASCADE
+);
+CREATE TABLE networks_config (
+    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    network_id INTEGER NOT NULL,
+    node_id INTEGER,
+    key TEXT NOT NULL,
+    value TEXT,
+    UNIQUE (network_id, node_id, key),
+    FOREIGN KEY (network_id) REFERENCES networks (id) ON DELETE CASCADE,
+    FOREIGN KEY (node_id) REFERENCES nodes (id) ON DELETE CASCADE
+);
+CREATE UNIQUE INDEX networks_unique_network_id_node_id_key
+    ON networks_config (network_id, IFNULL(node_id, -1), key);
+CREATE TABLE networks_nodes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    network_id INTEGER NOT NULL,
+    node_id INTEGER NOT NULL,
+    state INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (network_id, node_id),
+    FOREIGN KEY (network_id) REFERENCES networks (id) ON DELETE CASCADE,
+    FOREIGN KEY (node_id) REFERENCES nodes (id) ON DELETE CASCADE
 );
 "#;
 

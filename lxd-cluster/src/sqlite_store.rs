@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use lxd_core::store::{
-    ClusterStore, ConfigMap, Database, ImageAliasRecord, ImageRecord, InstanceRecord, NodeRecord,
-    ProfileRecord, ProjectRecord, QueryResult, SnapshotRecord, StoragePoolRecord, StoreError,
-    StoreOp, StoreResult, VolumeKey, VolumeRecord, VolumeSnapshotRecord,
+    ClusterStore, ConfigMap, Database, ImageAliasRecord, ImageRecord, InstanceRecord,
+    NetworkRecord, NodeRecord, ProfileRecord, ProjectRecord, QueryResult, SnapshotRecord,
+    StoragePoolRecord, StoreError, StoreOp, StoreResult, VolumeKey, VolumeRecord,
+    VolumeSnapshotRecord,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{SqliteConnection, SqlitePool, Transaction};
@@ -399,6 +400,18 @@ impl ClusterStore for SqliteStore {
         let mut tx = self.read().await?;
         let r = read::storage::volume_snapshots(&mut tx, key).await;
         finish(tx, r).await
+    }
+
+    async fn networks(&self, project: &str) -> StoreResult<Vec<NetworkRecord>> {
+        let mut tx = self.read().await?;
+        let r = read::network::networks(&mut tx, project, None).await;
+        finish(tx, r).await
+    }
+
+    async fn network(&self, project: &str, name: &str) -> StoreResult<NetworkRecord> {
+        let mut tx = self.read().await?;
+        let r = read::network::networks(&mut tx, project, Some(name)).await;
+        one(finish(tx, r).await?, kind::NETWORK, name)
     }
 
     async fn query(&self, db: Database, sql: &str) -> StoreResult<QueryResult> {

@@ -324,6 +324,23 @@ pub struct VolumeSnapshotRecord {
     pub expires_at: i64,
 }
 
+/// A managed network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkRecord {
+    /// Project (`default` unless the project has `features.networks`).
+    pub project: String,
+    /// Name (also its interface's name).
+    pub name: String,
+    /// LXD's network type (`bridge`, `macvlan`, `sriov`, `ovn`, `physical`).
+    pub kind: String,
+    /// Description.
+    pub description: String,
+    /// Configuration (`ipv4.address`, `bridge.mode`, ...).
+    pub config: ConfigMap,
+    /// `CREATED`, `PENDING` or `ERRORED`.
+    pub status: String,
+}
+
 /// A cluster member (one row, this host, until clustering).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeRecord {
@@ -512,6 +529,26 @@ pub enum StoreOp {
         /// Snapshot name.
         name: String,
     },
+    /// Creates a managed network (fails if the name is taken in the project).
+    CreateNetwork(NetworkRecord),
+    /// Replaces a network's description, configuration and status.
+    UpdateNetwork(NetworkRecord),
+    /// Renames a network.
+    RenameNetwork {
+        /// Project.
+        project: String,
+        /// Current name.
+        name: String,
+        /// New name.
+        new_name: String,
+    },
+    /// Deletes a network.
+    DeleteNetwork {
+        /// Project.
+        project: String,
+        /// Name.
+        name: String,
+    },
 }
 
 /// Which database a raw query runs against (as `lxd sql local|global`).
@@ -588,6 +625,11 @@ pub trait ClusterStore: Send + Sync {
     async fn volume(&self, key: &VolumeKey) -> StoreResult<VolumeRecord>;
     /// Snapshots of a volume, oldest first.
     async fn volume_snapshots(&self, key: &VolumeKey) -> StoreResult<Vec<VolumeSnapshotRecord>>;
+
+    /// Managed networks of a project, by name.
+    async fn networks(&self, project: &str) -> StoreResult<Vec<NetworkRecord>>;
+    /// One managed network.
+    async fn network(&self, project: &str, name: &str) -> StoreResult<NetworkRecord>;
 
     /// Runs raw SQL (for `lxd sql`); stores without SQL answer [`StoreError::Unsupported`].
     async fn query(&self, db: Database, sql: &str) -> StoreResult<QueryResult>;

@@ -3,6 +3,7 @@
 
 pub(crate) mod image;
 pub(crate) mod instance;
+pub(crate) mod network;
 pub(crate) mod project;
 pub(crate) mod storage;
 

@@ -1,12 +1,10 @@
 //! Reading storage pools, volumes and volume snapshots.
 
-use std::collections::HashMap;
-
 use lxd_core::store::{
-    ConfigMap, StoragePoolRecord, StoreError, StoreResult, VolumeKey, VolumeRecord,
-    VolumeSnapshotRecord, VolumeType,
+    StoragePoolRecord, StoreError, StoreResult, VolumeKey, VolumeRecord, VolumeSnapshotRecord,
+    VolumeType,
 };
-use sqlx::{AssertSqlSafe, Row, SqliteConnection};
+use sqlx::{AssertSqlSafe, SqliteConnection};
 
 use super::col;
 use crate::codes;
@@ -32,30 +30,7 @@ pub(crate) async fn pools(
         .iter()
         .map(|r| col(r, 0, "storage pools"))
         .collect::<StoreResult<Vec<i64>>>()?;
-    let mut config: HashMap<i64, ConfigMap> = HashMap::new();
-    for chunk in ids.chunks(rows::CHUNK) {
-        let sql = format!(
-            "SELECT storage_pool_id, key, value FROM storage_pools_config \
-             WHERE storage_pool_id IN ({}) AND (node_id = ? OR node_id IS NULL)",
-            rows::id_list(chunk)
-        );
-        let found = sqlx::query(AssertSqlSafe(sql))
-            .bind(THIS_NODE)
-            .fetch_all(&mut *conn)
-            .await
-            .ctx(|| "reading storage pool config".to_string())?;
-        for row in found {
-            let id: i64 = row
-                .try_get(0)
-                .ctx(|| "reading storage pool config".to_string())?;
-            let key: String = col(&row, 1, "storage pool config")?;
-            let value: Option<String> = col(&row, 2, "storage pool config")?;
-            config
-                .entry(id)
-                .or_default()
-                .insert(key, value.unwrap_or_default());
-        }
-    }
+    let mut config = rows::load_node_kv(conn, rows::POOL_CONFIG, THIS_NODE, &ids).await?;
     rows.iter()
         .zip(&ids)
         .map(|(row, id)| {

@@ -4,6 +4,7 @@
 
 mod image;
 mod instance;
+mod network;
 mod project;
 pub(crate) mod server;
 mod storage;
@@ -82,6 +83,16 @@ pub(crate) async fn apply_op(conn: &mut SqliteConnection, op: &StoreOp) -> Store
         StoreOp::CreateVolumeSnapshot(rec) => storage::create_volume_snapshot(conn, rec).await,
         StoreOp::DeleteVolumeSnapshot { key, name } => {
             storage::delete_volume_snapshot(conn, key, name).await
+        }
+        StoreOp::CreateNetwork(rec) => network::create_network(conn, rec).await,
+        StoreOp::UpdateNetwork(rec) => network::update_network(conn, rec).await,
+        StoreOp::RenameNetwork {
+            project,
+            name,
+            new_name,
+        } => network::rename_network(conn, project, name, new_name).await,
+        StoreOp::DeleteNetwork { project, name } => {
+            network::delete_network(conn, project, name).await
         }
     }
 }

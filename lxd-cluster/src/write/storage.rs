@@ -1,8 +1,7 @@
 //! Storage pools, volumes and volume snapshots.
 
 use lxd_core::store::{
-    ConfigMap, StoragePoolRecord, StoreError, StoreResult, VolumeKey, VolumeRecord,
-    VolumeSnapshotRecord,
+    StoragePoolRecord, StoreError, StoreResult, VolumeKey, VolumeRecord, VolumeSnapshotRecord,
 };
 use sqlx::{AssertSqlSafe, SqliteConnection};
 
@@ -12,53 +11,6 @@ use crate::error::Context;
 use crate::kind;
 use crate::lookup::{self, THIS_NODE};
 use crate::rows::{self, nullable_time, TO_DATETIME, VOLUME_CONFIG, VOLUME_SNAPSHOT_CONFIG};
-
-/// Pool keys LXD keeps per node (`db.NodeSpecificStorageConfig`); the others are stored with
-/// a NULL `node_id`.
-pub(crate) const NODE_SPECIFIC_POOL_KEYS: &[&str] = &[
-    "size",
-    "source",
-    "volatile.initial_source",
-    "zfs.pool_name",
-    "lvm.thinpool_name",
-    "lvm.vg_name",
-];
-
-/// Writes a pool's configuration for this node (replacing what this node sees).
-async fn replace_pool_config(
-    conn: &mut SqliteConnection,
-    id: i64,
-    pool: &str,
-    config: &ConfigMap,
-) -> StoreResult<()> {
-    let what = || format!("writing the config of storage pool {pool:?}");
-    sqlx::query(
-        "DELETE FROM storage_pools_config \
-         WHERE storage_pool_id = ? AND (node_id = ? OR node_id IS NULL)",
-    )
-    .bind(id)
-    .bind(THIS_NODE)
-    .execute(&mut *conn)
-    .await
-    .ctx(what)?;
-    for (key, value) in config {
-        let node = NODE_SPECIFIC_POOL_KEYS
-            .contains(&key.as_str())
-            .then_some(THIS_NODE);
-        sqlx::query(
-            "INSERT INTO storage_pools_config (storage_pool_id, node_id, key, value) \
-             VALUES (?, ?, ?, ?)",
-        )
-        .bind(id)
-        .bind(node)
-        .bind(key)
-        .bind(value)
-        .execute(&mut *conn)
-        .await
-        .ctx(what)?;
-    }
-    Ok(())
-}
 
 /// Creates a pool and its row in `storage_pools_nodes` for this node.
 pub(crate) async fn create_pool(
@@ -82,16 +34,15 @@ pub(crate) async fn create_pool(
     .await
     .ctx(what)?
     .last_insert_rowid();
-    sqlx::query(
-        "INSERT INTO storage_pools_nodes (storage_pool_id, node_id, state) VALUES (?, ?, ?)",
+    rows::put_node_view(
+        conn,
+        rows::POOL_CONFIG,
+        THIS_NODE,
+        (id, &rec.name),
+        state,
+        &rec.config,
     )
-    .bind(id)
-    .bind(THIS_NODE)
-    .bind(state)
-    .execute(&mut *conn)
     .await
-    .ctx(what)?;
-    replace_pool_config(conn, id, &rec.name, &rec.config).await
 }
 
 /// Replaces a pool's description, configuration and status.
@@ -109,16 +60,15 @@ pub(crate) async fn update_pool(
         .execute(&mut *conn)
         .await
         .ctx(what)?;
-    sqlx::query(
-        "UPDATE storage_pools_nodes SET state = ? WHERE storage_pool_id = ? AND node_id = ?",
+    rows::put_node_view(
+        conn,
+        rows::POOL_CONFIG,
+        THIS_NODE,
+        (id, &rec.name),
+        state,
+        &rec.config,
     )
-    .bind(state)
-    .bind(id)
-    .bind(THIS_NODE)
-    .execute(&mut *conn)
     .await
-    .ctx(what)?;
-    replace_pool_config(conn, id, &rec.name, &rec.config).await
 }
 
 /// Deletes a pool that holds no volume.

@@ -1,6 +1,9 @@
 //! Fixtures of the store tests: a temporary LXD directory removed on drop, and one record
 //! of each kind.
 
+// Each test binary uses a part of these helpers.
+#![allow(dead_code)]
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
