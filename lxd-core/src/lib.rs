@@ -38,7 +38,7 @@ pub use instance::{
 pub use lxd::{CreateInstance, InstanceSource, InstanceUpdate, Lxd, LxdConfig};
 pub use network::NetworkDriver;
 pub use runtime::exec_client::ExecProcess;
-pub use runtime::{Container, Runtime, RuntimeConfig};
+pub use runtime::{Container, PrestartHook, Runtime, RuntimeConfig, SpecNic};
 pub use storage::{PoolInfo, StorageCapabilities, StorageDriver, VolumeInfo};
 pub use store::ClusterStore;
 

@@ -7,6 +7,7 @@
 mod fixture;
 mod lifecycle;
 mod limits;
+mod nics;
 mod security;
 
 use std::future::Future;
@@ -74,6 +75,8 @@ fn main() {
         security::seccomp_denies_lxd_default_list,
         security::capabilities_dropped,
         security::devices_and_devpts,
+        nics::prestart_hook_reboot_and_physical_return,
+        nics::failing_prestart_hook_aborts_start,
     ];
     let conclusion = libtest_mimic::run(&args, tests);
     fixture::remove_subtree();

@@ -18,6 +18,7 @@ pub mod exec_client;
 pub mod idmap;
 pub(crate) mod init;
 pub mod monitor;
+pub mod netlink;
 pub mod netstate;
 pub(crate) mod rootfs;
 pub mod seccomp;
@@ -27,7 +28,7 @@ pub(crate) mod sys;
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
@@ -42,7 +43,7 @@ use self::cgroup::{Cgroup, CgroupLayout, FreezerChoice, Version};
 use self::exec_client::ExecProcess;
 use self::idmap::{compute_idmap, Allocation, HostIdRange, IdmapSet};
 use self::monitor::protocol::{self, ExecRequest, MonitorInfo, Reply, Request};
-pub use self::spec::{ContainerSpec, DiskMount, IdmapMode, InstancePaths};
+pub use self::spec::{ContainerSpec, DiskMount, IdmapMode, InstancePaths, SpecNic};
 use crate::config::{validate_name, InstanceConfig};
 use crate::error::{Error, Result};
 use crate::instance::{ExecCommand, ExecStdio, Instance, InstanceState, InstanceStatus};
@@ -193,6 +194,8 @@ impl Runtime {
                 paths,
                 config: Mutex::new(config),
                 mounts: Mutex::new(Vec::new()),
+                nics: Mutex::new(Vec::new()),
+                prestart: Mutex::new(None),
             }),
         })
     }
@@ -270,7 +273,13 @@ struct ContainerInner {
     paths: InstancePaths,
     config: Mutex<InstanceConfig>,
     mounts: Mutex<Vec<DiskMount>>,
+    nics: Mutex<Vec<SpecNic>>,
+    prestart: Mutex<Option<PrestartHook>>,
 }
+
+/// Runs between the creation of a container's namespaces and its init, with the pid of the
+/// waiting init: the embedding program attaches nics here. An error aborts the start.
+pub type PrestartHook = Box<dyn FnOnce(i32) -> Result<()> + Send>;
 
 /// A system container managed by a [`Runtime`]; cheap to clone.
 #[derive(Clone)]
@@ -404,6 +413,8 @@ impl Container {
             halt_signal: libc::SIGPWR,
             cgroup_mounts: self.inner.rt.cgroup_mounts(),
             mounts: self.inner.mounts.lock().expect("mounts lock").clone(),
+            nics: self.inner.nics.lock().expect("nics lock").clone(),
+            prestart_hook: self.inner.prestart.lock().expect("prestart lock").is_some(),
         })
     }
 
@@ -444,26 +455,43 @@ impl Container {
             .stderr(log)
             .spawn()
             .map_err(|e| Error::io("spawn monitor", exe, e))?;
-        let body = serde_json::to_vec(&spec).expect("specs serialize");
+        let mut body = serde_json::to_vec(&spec).expect("specs serialize");
+        body.push(b'\n');
+        let hook = self.inner.prestart.lock().expect("prestart lock").take();
         let mut stdin = child.stdin.take().expect("piped");
-        let wrote = stdin.write_all(&body);
-        drop(stdin);
-        let mut out = Vec::new();
-        let read = child.stdout.take().expect("piped").read_to_end(&mut out);
-        let _ = child.wait();
-        if let Err(e) = wrote.and(read.map(drop)) {
-            return Err(Error::Start {
-                name: name.clone(),
-                message: format!("talking to the monitor: {e}"),
-            });
-        }
-        let reply: Reply = serde_json::from_slice(&out).map_err(|_| Error::Start {
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let talk_err = |e: std::io::Error| Error::Start {
+            name: name.clone(),
+            message: format!("talking to the monitor: {e}"),
+        };
+        let no_report = || Error::Start {
             name: name.clone(),
             message: format!(
                 "the monitor did not report (does the program call lxd_core::init_hook()? see {})",
                 paths.monitor_log().display()
             ),
-        })?;
+        };
+        let read_reply = |out: &mut BufReader<std::process::ChildStdout>| -> Result<Reply> {
+            let mut line = String::new();
+            out.read_line(&mut line).map_err(talk_err)?;
+            serde_json::from_str(&line).map_err(|_| no_report())
+        };
+        let result = (|| -> Result<Reply> {
+            stdin.write_all(&body).map_err(talk_err)?;
+            let mut reply = read_reply(&mut stdout)?;
+            if let Reply::Created { init_pid } = reply {
+                let answer = match hook.map_or(Ok(()), |h| h(init_pid)) {
+                    Ok(()) => "go\n".to_string(),
+                    Err(e) => format!("{}\n", e.to_string().replace('\n', " ")),
+                };
+                stdin.write_all(answer.as_bytes()).map_err(talk_err)?;
+                reply = read_reply(&mut stdout)?;
+            }
+            Ok(reply)
+        })();
+        drop(stdin);
+        let _ = child.wait();
+        let reply = result?;
         match reply {
             Reply::Started { last_state_idmap } => {
                 let mut cfg = self.inner.config.lock().expect("config lock");
@@ -516,6 +544,30 @@ impl Container {
         let conn = self.running_conn()?;
         self.call(&conn, &req, Some(Duration::from_secs(30)))
             .map(drop)
+    }
+
+    /// The nics the container holds from its next start on (the monitor carries them over
+    /// reboots and hands physical ones back when it stops).
+    pub fn set_nics(&self, nics: Vec<SpecNic>) {
+        *self.inner.nics.lock().expect("nics lock") = nics;
+    }
+
+    /// Tells the running container's monitor which nics it now holds (after a hot-plug).
+    pub fn update_nics_blocking(&self, nics: Vec<SpecNic>) -> Result<()> {
+        let conn = self.running_conn()?;
+        self.call(
+            &conn,
+            &Request::SetNics { nics: nics.clone() },
+            Some(Duration::from_secs(30)),
+        )?;
+        self.set_nics(nics);
+        Ok(())
+    }
+
+    /// A hook to run at the next start between the creation of the container's namespaces
+    /// and its init (see [`PrestartHook`]).
+    pub fn set_prestart_hook(&self, hook: PrestartHook) {
+        *self.inner.prestart.lock().expect("prestart lock") = Some(hook);
     }
 
     /// The host paths bound into the container at its next start.

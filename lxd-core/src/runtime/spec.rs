@@ -58,6 +58,16 @@ pub struct DiskMount {
     pub readonly: bool,
 }
 
+/// A network interface the container holds (a nic device attached by the embedding program).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpecNic {
+    /// Its name inside the container (`eth0`).
+    pub name: String,
+    /// For a host interface moved in (a `physical` nic): the name it gets back on the host
+    /// when the container stops for good.
+    pub host_name: Option<String>,
+}
+
 /// A container to run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContainerSpec {
@@ -86,4 +96,11 @@ pub struct ContainerSpec {
     pub cgroup_mounts: Vec<(String, String)>,
     /// Host paths bound into the container.
     pub mounts: Vec<DiskMount>,
+    /// The nics the container holds: carried over reboots, physical ones handed back.
+    #[serde(default)]
+    pub nics: Vec<SpecNic>,
+    /// Whether the spawner runs a hook (attaching nics) between the creation of the
+    /// container's namespaces and its init: the monitor reports `Created` and waits for `go`.
+    #[serde(default)]
+    pub prestart_hook: bool,
 }

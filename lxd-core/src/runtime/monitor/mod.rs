@@ -13,7 +13,7 @@ pub mod protocol;
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -33,9 +33,10 @@ use self::exec::Namespaces;
 use self::protocol::{MonitorInfo, Reply, Request};
 use super::idmap::IdmapSet;
 use super::init::{self, InitContext};
+use super::netlink::Rtnl;
 use super::seccomp::build_filter;
 use super::shift::{shift_tree, Direction};
-use super::spec::{ContainerSpec, IdmapMode};
+use super::spec::{ContainerSpec, IdmapMode, SpecNic};
 use super::sys;
 
 /// Largest console log kept; when it grows past this, the older half is dropped.
@@ -53,12 +54,22 @@ pub fn main() -> ! {
     // Nothing the embedding program had open belongs to the monitor.
     sys::close_fds_from(3, &[]);
     let _ = nix::unistd::setsid();
-    let mut input = Vec::new();
-    if let Err(e) = std::io::stdin().read_to_end(&mut input) {
+    // The spec arrives as one line on stdin; the pre-start hook's answer follows on it.
+    // SAFETY: dup returns a new descriptor we own (checked before use).
+    let control = match nix::unistd::dup(0) {
+        Ok(fd) => File::from(unsafe { OwnedFd::from_raw_fd(fd) }),
+        Err(e) => {
+            log!("dup: {e}");
+            std::process::exit(1);
+        }
+    };
+    let mut control = BufReader::new(control);
+    let mut input = String::new();
+    if let Err(e) = control.read_line(&mut input) {
         log!("reading the container spec: {e}");
         std::process::exit(1);
     }
-    let spec: ContainerSpec = match serde_json::from_slice(&input) {
+    let spec: ContainerSpec = match serde_json::from_str(&input) {
         Ok(s) => s,
         Err(e) => {
             log!("parsing the container spec: {e}");
@@ -104,25 +115,46 @@ pub fn main() -> ! {
         let _ = unsafe { nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigIgn) };
     }
     let name = spec.name.clone();
-    match Monitor::new(spec) {
+    let mut hook = |init_pid: i32| -> Result<(), String> {
+        report(&mut ready, &Reply::Created { init_pid });
+        let mut answer = String::new();
+        match control.read_line(&mut answer) {
+            Ok(_) if answer.trim_end() == "go" => Ok(()),
+            Ok(0) => Err("the program that started the container went away".into()),
+            Ok(_) => Err(answer.trim_end().to_string()),
+            Err(e) => Err(format!("reading the pre-start answer: {e}")),
+        }
+    };
+    let result = Monitor::new(spec, &mut hook);
+    match result {
         Ok(mut m) => {
             log!("{name}: started, init pid {}", m.init_pid);
             let reply = Reply::Started {
                 last_state_idmap: m.last_state_idmap.take(),
             };
-            let _ = ready.write_all(&serde_json::to_vec(&reply).unwrap_or_default());
+            report(&mut ready, &reply);
             drop(ready);
+            drop(control);
             m.run();
             std::process::exit(0);
         }
         Err(message) => {
             log!("{name}: start failed: {message}");
-            let reply = Reply::Error { message };
-            let _ = ready.write_all(&serde_json::to_vec(&reply).unwrap_or_default());
+            report(&mut ready, &Reply::Error { message });
             std::process::exit(1);
         }
     }
 }
+
+/// Writes one reply line to the spawner.
+fn report(ready: &mut File, reply: &Reply) {
+    let mut line = serde_json::to_vec(reply).unwrap_or_default();
+    line.push(b'\n');
+    let _ = ready.write_all(&line);
+}
+
+/// The pre-start hook: runs with the pid of the init that waits in its new namespaces.
+type Hook<'a> = &'a mut dyn FnMut(i32) -> Result<(), String>;
 
 /// Resets signal dispositions and the mask so a child starts like a fresh process.
 pub(crate) fn reset_signals() {
@@ -182,6 +214,11 @@ struct Monitor {
     spec: ContainerSpec,
     /// The monitor's own pid namespace, to create the next container's from after a reboot.
     own_pidns: File,
+    /// The monitor's own network namespace (where physical nics go back to).
+    own_netns: File,
+    /// The network namespace of the last init, kept after it exits while the container holds
+    /// nics: a reboot carries them over, a final stop hands physical ones back.
+    old_netns: Option<OwnedFd>,
     listener: UnixListener,
     sigfd: SignalFd,
     seccomp: ScmpFilterContext,
@@ -248,6 +285,48 @@ fn open_console(spec: &ContainerSpec) -> Result<(OwnedFd, OwnedFd, PathBuf), Str
     )
     .map_err(|e| format!("console: nonblocking: {e}"))?;
     Ok((master, slave.into(), path))
+}
+
+/// Moves the interfaces of a rebooting container's previous network namespace (all but `lo`)
+/// into the new init's, and sets them up as they were at the first start.
+fn carry_nics(old: &OwnedFd, own: &File, pid: Pid) -> Result<(), String> {
+    let new = File::open(format!("/proc/{pid}/ns/net"))
+        .map_err(|e| format!("open the new net namespace: {e}"))?;
+    let mut nl = Rtnl::open_in(old.as_fd(), own.as_fd())
+        .map_err(|e| format!("netlink in the old net namespace: {e}"))?;
+    let links = nl
+        .links()
+        .map_err(|e| format!("listing the old interfaces: {e}"))?;
+    let mut moved = Vec::new();
+    for link in links.into_iter().filter(|l| l.name != "lo") {
+        nl.set_link(link.index, Some(new.as_raw_fd()), None, None)
+            .map_err(|e| format!("moving {} to the new net namespace: {e}", link.name))?;
+        moved.push(link.name);
+    }
+    let mut nl = Rtnl::open_in(new.as_fd(), own.as_fd())
+        .map_err(|e| format!("netlink in the new net namespace: {e}"))?;
+    for name in moved {
+        if let Some(index) = nl.index_of(&name).map_err(|e| e.to_string())? {
+            nl.set_link(index, None, None, Some(true))
+                .map_err(|e| format!("setting {name} up: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Hands the physical nics of a stopped container back to the host, under their host names.
+fn return_nics(old: &OwnedFd, own: &File, nics: &[SpecNic]) -> Result<(), String> {
+    let mut nl = Rtnl::open_in(old.as_fd(), own.as_fd()).map_err(|e| e.to_string())?;
+    for nic in nics {
+        let Some(host_name) = &nic.host_name else {
+            continue;
+        };
+        if let Some(index) = nl.index_of(&nic.name).map_err(|e| e.to_string())? {
+            nl.set_link(index, Some(own.as_raw_fd()), Some(host_name), Some(false))
+                .map_err(|e| format!("{} back to the host as {host_name}: {e}", nic.name))?;
+        }
+    }
+    Ok(())
 }
 
 fn write_map(pid: Pid, file: &str, content: &str) -> Result<(), String> {
@@ -380,7 +459,7 @@ impl Monitor {
         }
     }
 
-    fn new(spec: ContainerSpec) -> Result<Self, String> {
+    fn new(spec: ContainerSpec, hook: Hook<'_>) -> Result<Self, String> {
         let socket = spec.paths.socket();
         let _ = std::fs::remove_file(&socket);
         let listener =
@@ -398,9 +477,13 @@ impl Monitor {
         let seccomp = build_filter(&spec.config).map_err(|e| e.to_string())?;
         let own_pidns =
             File::open("/proc/self/ns/pid").map_err(|e| format!("open pid namespace: {e}"))?;
+        let own_netns =
+            File::open("/proc/self/ns/net").map_err(|e| format!("open net namespace: {e}"))?;
         let mut m = Monitor {
             spec,
             own_pidns,
+            own_netns,
+            old_netns: None,
             listener,
             sigfd,
             seccomp,
@@ -414,13 +497,14 @@ impl Monitor {
             killed: false,
             last_state_idmap: None,
         };
-        m.boot()?;
+        m.boot(Some(hook))?;
         Ok(m)
     }
 
     /// Creates the cgroup and console, forks the init into its namespaces and waits until it
     /// has executed `/sbin/init`.
-    fn boot(&mut self) -> Result<(), String> {
+    fn boot(&mut self, hook: Option<Hook<'_>>) -> Result<(), String> {
+        let old_netns = self.old_netns.take();
         let spec = &self.spec;
         let mut guard = StartGuard {
             spec,
@@ -493,6 +577,12 @@ impl Monitor {
                 .map_err(|e| format!("open_tree {}: {e}", spec.rootfs.display()))?,
         };
         let disks = prepare_disks(spec)?;
+        if let Some(old) = old_netns {
+            carry_nics(&old, &self.own_netns, pid)?;
+        }
+        if let Some(hook) = hook.filter(|_| spec.prestart_hook) {
+            hook(pid.as_raw())?;
+        }
         let fds: Vec<i32> = std::iter::once(&mount)
             .chain(&disks)
             .map(|f| f.as_raw_fd())
@@ -681,7 +771,7 @@ impl Monitor {
                         self.teardown();
                         if reboot {
                             log!("{}: init asked for a reboot", self.spec.name);
-                            match self.boot() {
+                            match self.boot(None) {
                                 Ok(()) => continue,
                                 Err(e) => log!("{}: reboot failed: {e}", self.spec.name),
                             }
@@ -731,7 +821,14 @@ impl Monitor {
             log!("remove cgroup: {e}");
         }
         self.console = None;
-        self.ns = Namespaces { fds: Vec::new() };
+        let ns = std::mem::replace(&mut self.ns, Namespaces { fds: Vec::new() });
+        if !self.spec.nics.is_empty() {
+            self.old_netns = ns
+                .fds
+                .into_iter()
+                .find(|(flag, _)| *flag == CloneFlags::CLONE_NEWNET)
+                .map(|(_, fd)| fd);
+        }
         // New namespaces must not be created under the dead container's pid namespace.
         if let Err(e) = setns(self.own_pidns.as_fd(), CloneFlags::CLONE_NEWPID) {
             log!("setns back to own pid namespace: {e}");
@@ -739,6 +836,11 @@ impl Monitor {
     }
 
     fn finish(&mut self) {
+        if let Some(old) = self.old_netns.take() {
+            if let Err(e) = return_nics(&old, &self.own_netns, &self.spec.nics) {
+                log!("{}: handing nics back: {e}", self.spec.name);
+            }
+        }
         let _ = std::fs::remove_file(self.spec.paths.socket());
         let _ = std::fs::remove_file(self.spec.paths.pid_file());
         let killed = self.killed;
@@ -856,6 +958,10 @@ impl Monitor {
                     }
                     Err(message) => err(&conn, message),
                 }
+            }
+            Request::SetNics { nics } => {
+                self.spec.nics = nics;
+                let _ = protocol::send(&conn, &Reply::Done, &[]);
             }
             Request::Signal { .. } => {
                 err(&conn, "signal is only valid on an exec connection".into())

@@ -45,6 +45,11 @@ pub enum Request {
         /// Mount or unmount.
         add: bool,
     },
+    /// Replace the list of nics the container holds (after a hot-plug).
+    SetNics {
+        /// The nics.
+        nics: Vec<crate::runtime::spec::SpecNic>,
+    },
     /// Forward a signal to the process of this exec connection.
     Signal {
         /// The signal number.
@@ -108,6 +113,12 @@ pub enum Reply {
     ExecExited {
         /// The exit code.
         exit_code: i32,
+    },
+    /// The container's namespaces exist and its init waits: the spawner may run its
+    /// pre-start hook, then writes `go` (or a line with the reason to give up).
+    Created {
+        /// Host pid of the waiting init.
+        init_pid: i32,
     },
     /// The container started.
     Started {
