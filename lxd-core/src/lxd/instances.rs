@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::nics::apply_changes;
 use super::{now, Lxd};
 use crate::config::InstanceConfig;
 use crate::error::{Error, Result};
@@ -322,6 +323,12 @@ impl Lxd {
         validate_devices(&expanded_devices)?;
         let pool = self.pool(&root_pool(&expanded_devices)?)?;
         rec.config.insert("volatile.uuid".into(), random_uuid());
+        // Nics are checked against their networks and get their MAC addresses now.
+        let nics = self
+            .resolve_nics(&req.project, &expanded_devices, &rec.config)
+            .await?;
+        let fresh = Self::new_hwaddrs(&nics, &rec.config);
+        apply_changes(&mut rec.config, fresh);
         // The root disk's `size` becomes the volume's quota, as in LXD.
         let mut vol_config = ConfigMap::new();
         if let Some(size) = root_disk(&expanded_devices).and_then(|d| d.get("size")) {
@@ -404,6 +411,8 @@ impl Lxd {
         all.extend(ops);
         self.store.apply(all).await?;
         staged.revert.success();
+        self.refresh_leases_of(&rec.project, &expanded_devices)
+            .await;
         Ok(rec)
     }
 
@@ -424,6 +433,7 @@ impl Lxd {
             });
         }
         container.set_mounts(self.disk_mounts(project, &devices)?);
+        let (nics, attached) = self.prepare_nics(&mut rec, &devices, &container).await?;
         let vol = pool
             .mount_volume(VolumeType::Container, project, name)
             .await?;
@@ -465,11 +475,15 @@ impl Lxd {
         }
         .await;
         if let Err(e) = result {
+            let mut partial = rec.config.clone();
+            apply_changes(&mut partial, Self::attached_keys(&attached));
+            self.detach_nics(name, &nics, &partial, None).await;
             let _ = pool
                 .unmount_volume(VolumeType::Container, project, name)
                 .await;
             return Err(e);
         }
+        apply_changes(&mut rec.config, Self::attached_keys(&attached));
         // Record the runtime's volatile keys and drop the applied template trigger.
         let after = container.config();
         for (k, v) in after.as_map() {
@@ -518,7 +532,13 @@ impl Lxd {
             pool.unmount_volume(VolumeType::Container, project, name)
                 .await?;
         }
-        let mut changes = BTreeMap::new();
+        let mut changes = match self.resolve_nics(project, &devices, &rec.config).await {
+            Ok(nics) => self.detach_nics(name, &nics, &rec.config, None).await,
+            Err(e) => {
+                tracing::warn!(instance = name, "nics of the stopped instance: {e}");
+                BTreeMap::new()
+            }
+        };
         changes.insert(
             "volatile.last_state.power".to_string(),
             Some("STOPPED".to_string()),
@@ -709,6 +729,7 @@ impl Lxd {
         );
         staged.commit(&**self.store()).await?;
         container.delete().await?;
+        self.refresh_leases_of(project, &devices).await;
         Ok(())
     }
 
@@ -750,6 +771,7 @@ impl Lxd {
         });
         self.store.apply(ops).await?;
         container.delete().await?;
+        self.refresh_leases_of(project, &devices).await;
         Ok(())
     }
 
@@ -814,8 +836,12 @@ impl Lxd {
             ));
         }
         let pool = self.pool(&root_pool(&devices)?)?;
+        let nics = self.resolve_nics(project, &devices, &rec.config).await?;
+        let fresh = Self::new_hwaddrs(&nics, &rec.config);
+        apply_changes(&mut rec.config, fresh);
         let container = self.container_for(&rec, config, &pool)?;
-        let running = container.state().await?.status != InstanceStatus::Stopped;
+        let state = container.state().await?;
+        let running = state.status != InstanceStatus::Stopped;
         if running {
             // Disk devices are hot-plugged first: one that cannot be mounted is not recorded.
             let new = self.disk_mounts(project, &devices)?;
@@ -832,10 +858,18 @@ impl Lxd {
             })
             .await
             .map_err(|e| Error::Invalid(format!("hotplug task: {e}")))??;
+            if let Some(pid) = state.pid {
+                let changes = self
+                    .hotplug_nics(&rec, &old_devices, &devices, &container, pid)
+                    .await?;
+                apply_changes(&mut rec.config, changes);
+            }
         }
         self.store
             .apply(vec![StoreOp::UpdateInstance(rec.clone())])
             .await?;
+        self.refresh_leases_of(project, &old_devices).await;
+        self.refresh_leases_of(project, &devices).await;
         if running {
             let limits_changed =
                 old_cfg

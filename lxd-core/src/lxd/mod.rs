@@ -4,17 +4,21 @@
 
 mod images;
 mod instances;
+mod networks;
+mod nics;
 mod pools;
 mod recover;
 
 pub use images::ImportedImage;
 pub use instances::{validate_devices, CreateInstance, InstanceSource, InstanceUpdate};
+pub use networks::{NetworkUser, NETWORK_TYPES};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::error::{Error, Result};
+use crate::network::{NetworkDriver, NicDriver};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::storage::pool::Pool;
 use crate::storage::StorageDriver;
@@ -48,6 +52,8 @@ pub struct Lxd {
     drivers: HashMap<&'static str, Arc<dyn StorageDriver>>,
     pools: RwLock<HashMap<String, Arc<Pool>>>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    net_drivers: HashMap<&'static str, Arc<dyn NetworkDriver>>,
+    nic_driver: Option<Arc<dyn NicDriver>>,
 }
 
 impl Lxd {
@@ -72,6 +78,8 @@ impl Lxd {
             drivers,
             pools: RwLock::new(HashMap::new()),
             locks: Mutex::new(HashMap::new()),
+            net_drivers: HashMap::new(),
+            nic_driver: None,
         };
         for rec in lxd.store.pools().await? {
             let driver = lxd.driver(&rec.driver)?;
@@ -86,6 +94,19 @@ impl Lxd {
             }
         }
         Ok(lxd)
+    }
+
+    /// Adds networking: drivers of managed network types (`bridge`, ...) and the driver that
+    /// plugs nics into instances. Without them instances have no nics and no network can
+    /// be created. Call [`Lxd::start_networks`] next to bring the recorded networks up.
+    pub fn with_networking(
+        mut self,
+        drivers: Vec<Arc<dyn NetworkDriver>>,
+        nic: Arc<dyn NicDriver>,
+    ) -> Self {
+        self.net_drivers = drivers.into_iter().map(|d| (d.kind(), d)).collect();
+        self.nic_driver = Some(nic);
+        self
     }
 
     /// The data directory.
