@@ -128,12 +128,19 @@ pub async fn apply(client: &Client, p: &Preseed) -> Result<()> {
     }
     for prof in &p.profiles {
         let path = format!("/1.0/profiles/{}", prof.name);
-        if client.request(Method::GET, &path, None).await.is_ok() {
+        if let Ok(current) = client.get::<PreseedProfile>(&path).await {
+            // As LXD: the preseed's keys and devices are added to the existing profile's.
+            let mut next = current;
+            next.config.extend(prof.config.clone());
+            next.devices.extend(prof.devices.clone());
+            if !prof.description.is_empty() {
+                next.description = prof.description.clone();
+            }
             client
                 .call(
                     Method::PUT,
                     &path,
-                    Some(&json!({"config": prof.config, "description": prof.description, "devices": prof.devices})),
+                    Some(&json!({"config": next.config, "description": next.description, "devices": next.devices})),
                 )
                 .await
                 .with_context(|| format!("Failed to update profile {:?}", prof.name))?;
@@ -166,7 +173,23 @@ fn root_profile(pool: &str) -> PreseedProfile {
     }
 }
 
-fn auto_preseed(args: &InitArgs) -> Result<Preseed> {
+/// The `eth0` nic on a network that `lxd init` gives the default profile.
+fn eth0_on(network: &str) -> BTreeMap<String, String> {
+    [("name", "eth0"), ("network", network), ("type", "nic")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The first `lxdbrN` that is not a host interface yet.
+fn free_bridge_name() -> String {
+    (0..)
+        .map(|i| format!("lxdbr{i}"))
+        .find(|n| !std::path::Path::new("/sys/class/net").join(n).exists())
+        .expect("some index is free")
+}
+
+async fn auto_preseed(client: &Client, args: &InitArgs) -> Result<Preseed> {
     let backend = args.storage_backend.clone().unwrap_or_else(|| "dir".into());
     let name = args
         .storage_pool
@@ -182,7 +205,7 @@ fn auto_preseed(args: &InitArgs) -> Result<Preseed> {
         }
         config.insert("size".into(), format!("{size}GiB"));
     }
-    Ok(Preseed {
+    let mut p = Preseed {
         storage_pools: vec![PreseedPool {
             name: name.clone(),
             driver: backend,
@@ -191,7 +214,30 @@ fn auto_preseed(args: &InitArgs) -> Result<Preseed> {
         }],
         profiles: vec![root_profile(&name)],
         ..Default::default()
-    })
+    };
+    // As LXD: a bridge for the default profile, unless a managed network or a nic in the
+    // default profile exists already.
+    let networks: Vec<Value> = client
+        .get("/1.0/networks?recursion=1")
+        .await
+        .context("Failed to retrieve list of networks")?;
+    let managed = networks.iter().any(|n| n["managed"] == true);
+    let default: Value = client
+        .get("/1.0/profiles/default")
+        .await
+        .unwrap_or_default();
+    let has_nic = default["devices"]
+        .as_object()
+        .is_some_and(|d| d.values().any(|dev| dev["type"] == "nic"));
+    if !managed && !has_nic {
+        let bridge = free_bridge_name();
+        p.networks
+            .push(json!({"name": bridge, "type": "", "config": {}, "description": ""}));
+        p.profiles[0]
+            .devices
+            .insert("eth0".into(), eth0_on(&bridge));
+    }
+    Ok(p)
 }
 
 struct Asker<R: BufRead> {
@@ -227,6 +273,84 @@ impl<R: BufRead> Asker<R> {
             }
         }
     }
+}
+
+/// The default profile of a preseed being built (created when no pool question added it).
+fn default_profile(p: &mut Preseed) -> &mut PreseedProfile {
+    if !p.profiles.iter().any(|x| x.name == "default") {
+        p.profiles.push(PreseedProfile {
+            name: "default".into(),
+            description: "Default LXD profile".into(),
+            ..Default::default()
+        });
+    }
+    p.profiles
+        .iter_mut()
+        .find(|x| x.name == "default")
+        .expect("just added")
+}
+
+/// LXD's bridge questions: a new managed bridge, or an existing bridge or host interface, for
+/// the default profile's `eth0`.
+fn network_questions<R: BufRead>(a: &mut Asker<R>, p: &mut Preseed) -> Result<()> {
+    if a.yes("Would you like to create a new local network bridge?", true)? {
+        let name = loop {
+            let n = a.ask("What should the new bridge be called?", "lxdbr0")?;
+            if n.len() > 15 || n.is_empty() || n.contains('/') {
+                println!("Invalid input, try again.\n");
+                continue;
+            }
+            break n;
+        };
+        let mut config = serde_json::Map::new();
+        for family in ["IPv4", "IPv6"] {
+            let v = a.ask(
+                &format!(
+                    "What {family} address should be used? (CIDR subnet notation, “auto” or “none”)"
+                ),
+                "auto",
+            )?;
+            let key = family.to_lowercase();
+            config.insert(format!("{key}.address"), Value::String(v.clone()));
+            if v != "none" && v != "auto" {
+                let nat = a.yes(
+                    &format!("Would you like LXD to NAT {family} traffic on your bridge?"),
+                    true,
+                )?;
+                config.insert(format!("{key}.nat"), Value::String(nat.to_string()));
+            }
+        }
+        p.networks
+            .push(json!({"name": name, "type": "bridge", "config": config, "description": ""}));
+        default_profile(p)
+            .devices
+            .insert("eth0".into(), eth0_on(&name));
+    } else if a.yes(
+        "Would you like to configure LXD to use an existing bridge or host interface?",
+        false,
+    )? {
+        let name = a.ask("Name of the existing bridge or host interface", "")?;
+        let path = std::path::Path::new("/sys/class/net").join(&name);
+        if name.is_empty() || !path.exists() {
+            bail!("The requested interface {name:?} doesn't exist");
+        }
+        let nictype = if path.join("bridge").exists() {
+            "bridged"
+        } else {
+            "macvlan"
+        };
+        let nic = [
+            ("name", "eth0"),
+            ("nictype", nictype),
+            ("parent", &name),
+            ("type", "nic"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        default_profile(p).devices.insert("eth0".into(), nic);
+    }
+    Ok(())
 }
 
 /// Asks LXD's questions (those this implementation can act on).
@@ -292,6 +416,10 @@ fn interactive(client_drivers: &[String]) -> Result<Preseed> {
         });
         p.profiles.push(root_profile(&name));
     }
+    if a.yes("Would you like to connect to a MAAS server?", false)? {
+        bail!("MAAS is not supported");
+    }
+    network_questions(&mut a, &mut p)?;
     if a.yes(
         "Would you like the LXD server to be available over the network?",
         false,
@@ -336,7 +464,7 @@ pub fn run(args: InitArgs) -> Result<()> {
             std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
             yaml_serde::from_str::<Preseed>(&text).context("Failed to parse the preseed")?
         } else if args.auto {
-            auto_preseed(&args)?
+            auto_preseed(&client, &args).await?
         } else {
             let drivers: Vec<String> = server.metadata()["environment"]
                 ["storage_supported_drivers"]
@@ -358,7 +486,17 @@ async fn dump(client: &Client) -> Result<Preseed> {
     let server = client.request(Method::GET, "/1.0", None).await?;
     let pools: Vec<Value> = client.get("/1.0/storage-pools?recursion=1").await?;
     let profiles: Vec<Value> = client.get("/1.0/profiles?recursion=1").await?;
+    let networks: Vec<Value> = client.get("/1.0/networks?recursion=1").await?;
+    let networks = networks
+        .into_iter()
+        .filter(|n| n["managed"] == true)
+        .map(|n| {
+            json!({"config": n["config"], "description": n["description"], "name": n["name"],
+                   "type": n["type"], "project": "default"})
+        })
+        .collect();
     Ok(Preseed {
+        networks,
         config: serde_json::from_value(server.metadata()["config"].clone()).unwrap_or_default(),
         storage_pools: pools
             .into_iter()

@@ -42,10 +42,19 @@ fn last_used(secs: i64) -> Timestamp {
     Timestamp::from_unix(secs, 0)
 }
 
-fn network_state(pid: i32) -> BTreeMap<String, types::InstanceStateNetwork> {
+/// The interfaces of a running container; a nic's host-side interface comes from its
+/// device's `volatile.NAME.host_name`.
+fn network_state(
+    pid: i32,
+    config: &lxd_core::InstanceConfig,
+) -> BTreeMap<String, types::InstanceStateNetwork> {
     netstate::interfaces(pid)
         .into_iter()
         .map(|(name, i)| {
+            let host_name = config
+                .get(&format!("volatile.{name}.host_name"))
+                .map(str::to_string)
+                .unwrap_or_default();
             let n = types::InstanceStateNetwork {
                 addresses: i
                     .addresses
@@ -68,7 +77,7 @@ fn network_state(pid: i32) -> BTreeMap<String, types::InstanceStateNetwork> {
                     packets_dropped_inbound: i.counters.packets_dropped_inbound as i64,
                 },
                 hwaddr: i.hwaddr,
-                host_name: String::new(),
+                host_name,
                 mtu: i.mtu as i64,
                 state: i.state,
                 r#type: i.kind,
@@ -102,7 +111,7 @@ pub async fn state_from(c: &lxd_core::Container) -> Result<types::InstanceState,
             swap_usage: 0,
             swap_usage_peak: 0,
         },
-        network: (running && pid > 0).then(|| network_state(pid)),
+        network: (running && pid > 0).then(|| network_state(pid, &c.config())),
         pid: pid as i64,
         processes: s.processes.unwrap_or(0) as i64,
         cpu: types::InstanceStateCPU {

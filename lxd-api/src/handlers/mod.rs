@@ -6,6 +6,7 @@ mod files;
 mod images;
 mod instances;
 mod internal;
+mod networks;
 mod operations;
 mod profiles;
 mod projects;
@@ -68,6 +69,19 @@ pub async fn route(st: Arc<ApiState>, req: Req) -> Result<Reply, ApiError> {
         (_, ["1.0", "profiles", name]) => {
             let name = name.to_string();
             profiles::entity(st, req, &name).await
+        }
+        (_, ["1.0", "networks"]) => networks::collection(st, req).await,
+        (_, ["1.0", "networks", name]) => {
+            let name = name.to_string();
+            networks::entity(st, req, &name).await
+        }
+        (_, ["1.0", "networks", name, "state"]) => {
+            let name = name.to_string();
+            networks::state(st, req, &name).await
+        }
+        (_, ["1.0", "networks", name, "leases"]) => {
+            let name = name.to_string();
+            networks::leases(st, req, &name).await
         }
         (_, ["1.0", "storage-pools"]) => storage::pools(st, req).await,
         (_, ["1.0", "storage-pools", pool]) => {

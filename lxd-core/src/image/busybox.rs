@@ -27,7 +27,45 @@ const INITTAB: &str = "\
 ::shutdown:/bin/sync
 ";
 
-const RCS: &str = "#!/bin/sh\necho \"busybox container $(hostname) booted\"\n";
+/// Boot script: loopback up, and a DHCP client (busybox `udhcpc`) on every `eth*` nic the
+/// container starts with, as a distribution's network configuration would.
+const RCS: &str = r#"#!/bin/sh
+ip link set lo up 2>/dev/null
+for dev in /sys/class/net/eth*; do
+    [ -e "$dev" ] || continue
+    name=${dev##*/}
+    udhcpc -b -t 5 -T 1 -A 2 -i "$name" -x "hostname:$(hostname)" -s /usr/share/udhcpc/default.script \
+        >/dev/null 2>&1 </dev/null &
+done
+echo "busybox container $(hostname) booted"
+"#;
+
+/// The `udhcpc` event script: configures the address, default route and resolvers it leased.
+const UDHCPC_SCRIPT: &str = r#"#!/bin/sh
+case "$1" in
+deconfig)
+    ip addr flush dev "$interface"
+    ip link set "$interface" up
+    ;;
+bound|renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/${mask:-24}" dev "$interface"
+    if [ -n "$router" ]; then
+        while ip route del default dev "$interface" 2>/dev/null; do :; done
+        for r in $router; do
+            ip route add default via "$r" dev "$interface"
+            break
+        done
+    fi
+    if [ -n "$dns" ]; then
+        : > /etc/resolv.conf
+        [ -n "$domain" ] && echo "search $domain" >> /etc/resolv.conf
+        for d in $dns; do echo "nameserver $d" >> /etc/resolv.conf; done
+    fi
+    ;;
+esac
+exit 0
+"#;
 
 fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
     move |e| Error::io(what, path, e)
@@ -52,6 +90,7 @@ pub fn build_rootfs(dest: &Path, busybox: &Path) -> Result<()> {
         "usr/bin",
         "usr/sbin",
         "etc/init.d",
+        "usr/share/udhcpc",
         "proc",
         "sys",
         "dev",
@@ -91,9 +130,10 @@ pub fn build_rootfs(dest: &Path, busybox: &Path) -> Result<()> {
             symlink("/bin/busybox", &link).map_err(io("symlink", &link))?;
         }
     }
-    let files: [(&str, &str, u32); 6] = [
+    let files: [(&str, &str, u32); 7] = [
         ("etc/inittab", INITTAB, 0o644),
         ("etc/init.d/rcS", RCS, 0o755),
+        ("usr/share/udhcpc/default.script", UDHCPC_SCRIPT, 0o755),
         (
             "etc/passwd",
             "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
