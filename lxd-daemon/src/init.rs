@@ -181,11 +181,12 @@ fn eth0_on(network: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The first `lxdbrN` that is not a host interface yet.
-fn free_bridge_name() -> String {
+/// The first `lxdbrN` that is no interface of the server's host yet (`networks` is the
+/// server's list, unmanaged interfaces included).
+fn free_bridge_name(networks: &[Value]) -> String {
     (0..)
         .map(|i| format!("lxdbr{i}"))
-        .find(|n| !std::path::Path::new("/sys/class/net").join(n).exists())
+        .find(|n| !networks.iter().any(|x| x["name"] == n.as_str()))
         .expect("some index is free")
 }
 
@@ -230,7 +231,7 @@ async fn auto_preseed(client: &Client, args: &InitArgs) -> Result<Preseed> {
         .as_object()
         .is_some_and(|d| d.values().any(|dev| dev["type"] == "nic"));
     if !managed && !has_nic {
-        let bridge = free_bridge_name();
+        let bridge = free_bridge_name(&networks);
         p.networks
             .push(json!({"name": bridge, "type": "", "config": {}, "description": ""}));
         p.profiles[0]

@@ -7,7 +7,7 @@ use hyper::Method;
 use lxd_core::network::{HostInterface, NetworkState};
 use lxd_core::store::{NetworkRecord, StoreError};
 
-use super::util::{check_etag, list, merge_patch, to_value, url};
+use super::util::{check_etag, list, to_value, url};
 use crate::server::reply::etag;
 use crate::server::{ApiError, ApiState, Reply, Req};
 use crate::types;
@@ -22,8 +22,15 @@ fn status_name(status: &str) -> &'static str {
     }
 }
 
-fn writable(rec: &NetworkRecord) -> serde_json::Value {
-    serde_json::json!({"config": rec.config, "description": rec.description})
+/// What LXD hashes for a network's ETag: `[name, managed, type, description, config]`.
+fn etag_of(
+    name: &str,
+    managed: bool,
+    kind: &str,
+    description: &str,
+    config: &lxd_core::store::ConfigMap,
+) -> serde_json::Value {
+    serde_json::json!([name, managed, kind, description, config])
 }
 
 async fn used_by(st: &ApiState, project: &str, name: &str) -> Result<Vec<String>, ApiError> {
@@ -123,7 +130,7 @@ pub async fn collection(st: Arc<ApiState>, mut req: Req) -> Result<Reply, ApiErr
                 .await
                 .map_err(|e| match e {
                     lxd_core::Error::Store(StoreError::AlreadyExists { .. }) => {
-                        ApiError::conflict(format!("Network {:?} already exists", body.name))
+                        ApiError::bad_request("The network already exists")
                     }
                     e => e.into(),
                 })?;
@@ -157,15 +164,18 @@ pub async fn entity(st: Arc<ApiState>, mut req: Req, name: &str) -> Result<Reply
             .await?
             .into_iter()
             .find(|i| i.name == name)
-            .ok_or_else(not_found)?;
+            .ok_or_else(|| match req.method {
+                Method::GET => not_found(),
+                _ => ApiError::not_found("Failed loading network: Network not found"),
+            })?;
         return match req.method {
             Method::GET => {
                 let n = unmanaged(&st, &project, &iface).await?;
-                let w = serde_json::json!({"config": {}, "description": ""});
-                Ok(Reply::SyncEtag(to_value(&n)?, etag(&w)))
+                let tag = etag_of(&n.name, false, &n.r#type, "", &Default::default());
+                Ok(Reply::SyncEtag(to_value(&n)?, etag(&tag)))
             }
             Method::DELETE | Method::PUT | Method::PATCH | Method::POST => Err(
-                ApiError::bad_request("Only managed networks can be modified"),
+                ApiError::not_found("Failed loading network: Network not found"),
             ),
             _ => Err(ApiError::method_not_allowed()),
         };
@@ -174,21 +184,29 @@ pub async fn entity(st: Arc<ApiState>, mut req: Req, name: &str) -> Result<Reply
     match req.method {
         Method::GET => {
             let v = to_value(&managed(&st, &project, &rec).await?)?;
-            Ok(Reply::SyncEtag(v, etag(&writable(&rec))))
+            let tag = etag_of(name, true, &rec.kind, &rec.description, &rec.config);
+            Ok(Reply::SyncEtag(v, etag(&tag)))
         }
         Method::PUT | Method::PATCH => {
-            check_etag(&req, &writable(&rec))?;
-            let body: serde_json::Value = req.json().await?;
-            let mut next = writable(&rec);
+            let tag = etag_of(name, true, &rec.kind, &rec.description, &rec.config);
+            check_etag(&req, &tag)?;
+            let body: types::NetworkPut = req.json().await?;
+            let mut config = body.config;
             if req.method == Method::PATCH {
-                merge_patch(&mut next, &body);
-            } else {
-                next = body;
+                // As LXD: the keys given are merged, an empty value removes one; the
+                // description is always replaced.
+                let mut merged = rec.config.clone();
+                for (k, v) in config {
+                    if v.is_empty() {
+                        merged.remove(&k);
+                    } else {
+                        merged.insert(k, v);
+                    }
+                }
+                config = merged;
             }
-            let put: types::NetworkPut = serde_json::from_value(next)
-                .map_err(|e| ApiError::bad_request(format!("Invalid network: {e}")))?;
             st.lxd
-                .update_network(&project, name, &put.description, put.config)
+                .update_network(&project, name, &body.description, config)
                 .await?;
             st.events
                 .lifecycle(&project, "network-updated", &u, serde_json::json!({}));
@@ -197,7 +215,7 @@ pub async fn entity(st: Arc<ApiState>, mut req: Req, name: &str) -> Result<Reply
         Method::POST => {
             let body: types::NetworkPost = req.json().await?;
             if body.name.is_empty() {
-                return Err(ApiError::bad_request("No name provided"));
+                return Err(ApiError::bad_request("New network name not provided"));
             }
             st.lxd
                 .rename_network(&project, name, &body.name)
@@ -221,7 +239,7 @@ pub async fn entity(st: Arc<ApiState>, mut req: Req, name: &str) -> Result<Reply
             st.lxd.delete_network(&project, name).await?;
             st.events
                 .lifecycle(&project, "network-deleted", &u, serde_json::json!({}));
-            Ok(Reply::Sync(serde_json::Value::Null))
+            Ok(Reply::Sync(serde_json::json!({})))
         }
         _ => Err(ApiError::method_not_allowed()),
     }
@@ -264,7 +282,9 @@ pub async fn state(st: Arc<ApiState>, req: Req, name: &str) -> Result<Reply, Api
         .network_state(&req.project(), name)
         .await
         .map_err(|e| match e {
-            lxd_core::Error::Store(StoreError::NotFound { .. }) => not_found(),
+            lxd_core::Error::Store(StoreError::NotFound { .. }) => {
+                ApiError::not_found(format!("Network interface {name:?} not found"))
+            }
             e => e.into(),
         })?;
     Ok(Reply::Sync(to_value(&state_json(&s))?))
@@ -278,14 +298,20 @@ pub async fn leases(st: Arc<ApiState>, req: Req, name: &str) -> Result<Reply, Ap
     let leases = st
         .lxd
         .network_leases(&req.project(), name)
-        .await?
+        .await
+        .map_err(|e| match e {
+            lxd_core::Error::Store(StoreError::NotFound { .. }) => {
+                ApiError::not_found("Failed loading network: Network not found")
+            }
+            e => e.into(),
+        })?
         .into_iter()
         .map(|l| types::NetworkLease {
+            location: if l.kind == "gateway" { "" } else { "none" }.into(),
             hostname: l.hostname,
             hwaddr: l.hwaddr,
             address: l.address,
             r#type: l.kind,
-            location: "none".into(),
         })
         .collect::<Vec<_>>();
     Ok(Reply::Sync(to_value(&leases)?))

@@ -71,8 +71,11 @@ pub fn profile(p: &lxd_core::store::ProfileRecord, used_by: Vec<String>) -> type
 pub fn check_etag(req: &Req, current: &Value) -> Result<(), ApiError> {
     if let Some(want) = req.header("if-match") {
         let want = want.trim_matches('"');
-        if !want.is_empty() && want != crate::server::reply::etag(current) {
-            return Err(ApiError::precondition("ETag doesn't match"));
+        let have = crate::server::reply::etag(current);
+        if !want.is_empty() && want != have {
+            return Err(ApiError::precondition(format!(
+                "ETag doesn't match: {have} vs {want}"
+            )));
         }
     }
     Ok(())

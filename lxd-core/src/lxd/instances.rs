@@ -839,6 +839,7 @@ impl Lxd {
         let nics = self.resolve_nics(project, &devices, &rec.config).await?;
         let fresh = Self::new_hwaddrs(&nics, &rec.config);
         apply_changes(&mut rec.config, fresh);
+        let gone = Self::removed_nic_keys(&old_devices, &devices, &rec.config);
         let container = self.container_for(&rec, config, &pool)?;
         let state = container.state().await?;
         let running = state.status != InstanceStatus::Stopped;
@@ -865,6 +866,7 @@ impl Lxd {
                 apply_changes(&mut rec.config, changes);
             }
         }
+        apply_changes(&mut rec.config, gone);
         self.store
             .apply(vec![StoreOp::UpdateInstance(rec.clone())])
             .await?;

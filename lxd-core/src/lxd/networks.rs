@@ -36,27 +36,29 @@ fn uses(devices: &Devices, name: &str) -> bool {
     devices.values().any(|d| nic_uses(d, name))
 }
 
-/// Checks a network name as an interface name (the bridge is called after the network).
+/// Checks a network name as LXD checks interface names (the bridge is called after the
+/// network).
 fn validate_network_name(name: &str) -> Result<()> {
-    let bad = |reason: &str| {
-        Err(Error::Invalid(format!(
-            "Invalid network name {name:?}: {reason}"
-        )))
-    };
     if name.is_empty() {
-        return bad("it is empty");
+        return Err(Error::Invalid("No name provided".into()));
+    }
+    if name.len() < 2 {
+        return Err(Error::Invalid(
+            "Network interface is too short (minimum 2 characters)".into(),
+        ));
     }
     if name.len() > 15 {
-        return bad("interface names are at most 15 characters");
+        return Err(Error::Invalid(
+            "Network interface is too long (maximum 15 characters)".into(),
+        ));
     }
-    if name == "." || name == ".." || name == "none" {
-        return bad("reserved name");
-    }
-    if let Some(c) = name
+    if !name
         .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     {
-        return bad(&format!("character {c:?} is not allowed"));
+        return Err(Error::Invalid(
+            "Network interface contains invalid characters".into(),
+        ));
     }
     Ok(())
 }
@@ -132,6 +134,16 @@ impl Lxd {
         }
     }
 
+    /// Refuses a network name that a host interface already has.
+    async fn require_no_interface(&self, name: &str) -> Result<()> {
+        if self.host_interfaces().await?.iter().any(|i| i.name == name) {
+            return Err(Error::Invalid(format!(
+                "Network interface {name:?} already exists"
+            )));
+        }
+        Ok(())
+    }
+
     /// The other managed networks of every project (subnets must not overlap any of them).
     async fn all_other_networks(&self, except: Option<(&str, &str)>) -> Result<Vec<NetworkInfo>> {
         let mut out = Vec::new();
@@ -171,6 +183,7 @@ impl Lxd {
             Err(StoreError::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
         }
+        self.require_no_interface(name).await?;
         let others = self.all_other_networks(None).await?;
         let config = driver.prepare(name, &config, &others).await?;
         let mut rec = NetworkRecord {
@@ -265,13 +278,17 @@ impl Lxd {
         let _g = lock.lock().await;
         let old = self.network(project, name).await?;
         let driver = self.network_driver(&old.kind)?;
-        let users = self.network_users(project, name).await?;
-        if !users.is_empty() {
-            return Err(Error::InUse(format!(
-                "The network {name:?} is currently in use by {} object(s)",
-                users.len()
-            )));
+        if !self.network_users(project, name).await?.is_empty() {
+            return Err(Error::InUse("Network is currently in use".into()));
         }
+        if self.network(project, new_name).await.is_ok() {
+            return Err(StoreError::AlreadyExists {
+                kind: "Network",
+                name: new_name.to_string(),
+            }
+            .into());
+        }
+        self.require_no_interface(new_name).await?;
         let mut new = old.clone();
         new.name = new_name.to_string();
         let others = self
@@ -326,17 +343,8 @@ impl Lxd {
         let lock = self.lock_for("networks".into());
         let _g = lock.lock().await;
         let rec = self.network(project, name).await?;
-        let users = self.network_users(project, name).await?;
-        if !users.is_empty() {
-            let list: Vec<String> = users
-                .iter()
-                .take(5)
-                .map(|u| format!("{} {}", u.collection.trim_end_matches('s'), u.name))
-                .collect();
-            return Err(Error::InUse(format!(
-                "The network {name:?} is currently in use (by {})",
-                list.join(", ")
-            )));
+        if !self.network_users(project, name).await?.is_empty() {
+            return Err(Error::InUse("The network is currently in use".into()));
         }
         let driver = self.network_driver(&rec.kind)?;
         let info = self.net_info(&rec);
@@ -418,18 +426,30 @@ impl Lxd {
     pub async fn network_leases(&self, project: &str, name: &str) -> Result<Vec<Lease>> {
         let rec = self.network(project, name).await?;
         let info = self.net_info(&rec);
-        let mut out: Vec<Lease> = self
-            .static_leases(&rec)
-            .await?
-            .into_iter()
-            .filter(|l| !l.ipv4.is_empty())
-            .map(|l| Lease {
-                hostname: l.hostname,
-                hwaddr: l.hwaddr,
-                address: l.ipv4,
-                kind: "static".into(),
-            })
-            .collect();
+        let mut out: Vec<Lease> = Vec::new();
+        // The bridge's own addresses come first, as `NAME.gw`.
+        for key in ["ipv4.address", "ipv6.address"] {
+            if let Some((addr, _)) = rec.config.get(key).and_then(|v| v.split_once('/')) {
+                out.push(Lease {
+                    hostname: format!("{name}.gw"),
+                    hwaddr: String::new(),
+                    address: addr.to_string(),
+                    kind: "gateway".into(),
+                });
+            }
+        }
+        out.extend(
+            self.static_leases(&rec)
+                .await?
+                .into_iter()
+                .filter(|l| !l.ipv4.is_empty())
+                .map(|l| Lease {
+                    hostname: l.hostname,
+                    hwaddr: l.hwaddr,
+                    address: l.ipv4,
+                    kind: "static".into(),
+                }),
+        );
         for lease in self.network_driver(&rec.kind)?.leases(&info).await? {
             if !out
                 .iter()
@@ -500,7 +520,7 @@ mod tests {
     fn network_names_are_interface_names() {
         assert!(validate_network_name("lxdbr0").is_ok());
         assert!(validate_network_name("br-a_1.2").is_ok());
-        for bad in ["", "a-name-longer-than-15", "a/b", "a b", "..", "none", "é"] {
+        for bad in ["", "a", "a-name-longer-than-15", "a/b", "a b", "x:y", "é"] {
             assert!(validate_network_name(bad).is_err(), "{bad:?}");
         }
     }

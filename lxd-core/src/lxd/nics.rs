@@ -133,12 +133,16 @@ fn attachment_keys(dev: &str, att: &NicAttachment) -> BTreeMap<String, Option<St
     out
 }
 
-/// The volatile keys of a device other than its MAC address, to forget after a detach.
+/// The volatile keys a device's attachment left (all but its MAC address and inner name), to
+/// forget after a detach.
 fn forget_keys(config: &ConfigMap, dev: &str) -> BTreeMap<String, Option<String>> {
     let prefix = volatile_prefix(dev);
     config
         .keys()
-        .filter(|k| k.starts_with(&prefix) && !k.ends_with(".hwaddr"))
+        .filter(|k| {
+            k.strip_prefix(&prefix)
+                .is_some_and(|rest| rest != "hwaddr" && rest != "name")
+        })
         .map(|k| (k.clone(), None))
         .collect()
 }
@@ -293,21 +297,40 @@ impl Lxd {
         Ok(out)
     }
 
-    /// The MAC addresses to record for nics that had none recorded.
+    /// The volatile keys to record for nics that had none recorded: the MAC address
+    /// (unless the device sets one) and the interface name inside (`volatile.eth0.name`).
     pub(crate) fn new_hwaddrs(
         nics: &[ResolvedNic],
         config: &ConfigMap,
     ) -> BTreeMap<String, Option<String>> {
-        nics.iter()
-            .filter(|n| !n.device.config.contains_key("hwaddr"))
-            .map(|n| {
-                (
-                    format!("volatile.{}.hwaddr", n.device.name),
-                    &n.device.hwaddr,
-                )
-            })
+        let mut out = BTreeMap::new();
+        for n in nics {
+            let dev = &n.device.name;
+            if !n.device.config.contains_key("hwaddr") {
+                out.insert(format!("volatile.{dev}.hwaddr"), n.device.hwaddr.clone());
+            }
+            out.insert(format!("volatile.{dev}.name"), n.inner_name());
+        }
+        out.into_iter()
             .filter(|(k, v)| config.get(k) != Some(v))
-            .map(|(k, v)| (k, Some(v.clone())))
+            .map(|(k, v)| (k, Some(v)))
+            .collect()
+    }
+
+    /// The volatile keys of nic devices that are gone (`None` for each, to remove them).
+    pub(crate) fn removed_nic_keys(
+        old: &Devices,
+        new: &Devices,
+        config: &ConfigMap,
+    ) -> BTreeMap<String, Option<String>> {
+        let gone: Vec<String> = nic_devices(old)
+            .filter(|(name, _)| !new.contains_key(*name))
+            .map(|(name, _)| volatile_prefix(name))
+            .collect();
+        config
+            .keys()
+            .filter(|k| gone.iter().any(|p| k.starts_with(p.as_str())))
+            .map(|k| (k.clone(), None))
             .collect()
     }
 

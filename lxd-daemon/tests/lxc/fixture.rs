@@ -25,11 +25,93 @@ pub fn remove_busybox_image() {
     let _ = std::fs::remove_file(format!("/tmp/lxd-dt-{}-busybox.tar.xz", std::process::id()));
 }
 
-/// A running daemon.
+/// A network namespace of a test (`ip netns add`), with its loopback up; deleted on drop.
+pub struct NetNs {
+    /// Its name (`ip netns` and `/run/netns/NAME`).
+    pub name: String,
+}
+
+impl NetNs {
+    /// A new namespace; `tag` makes the name recognisable.
+    pub fn new(tag: &str) -> NetNs {
+        let n = SEQ.fetch_add(1, Ordering::SeqCst);
+        let name = format!("lxdt{}-{n}{tag}", std::process::id() % 100_000);
+        let name: String = name.chars().take(30).collect();
+        let ns = NetNs { name };
+        let out = sh(&format!(
+            "ip netns add {0} && ip -n {0} link set lo up",
+            ns.name
+        ));
+        assert_eq!(out.code, 0, "ip netns add: {out:?}");
+        ns
+    }
+
+    /// Runs a shell command line inside the namespace (`ip netns exec`).
+    pub fn sh(&self, script: &str) -> Out {
+        Command::new("ip")
+            .args(["netns", "exec", &self.name, "sh", "-c", script])
+            .stdin(Stdio::null())
+            .output()
+            .expect("ip netns exec")
+            .into()
+    }
+
+    /// The namespace file.
+    pub fn path(&self) -> PathBuf {
+        PathBuf::from("/run/netns").join(&self.name)
+    }
+
+    /// Runs `f` on a thread that has joined the namespace (sockets it opens live there).
+    pub fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
+        let file = std::fs::File::open(self.path()).expect("open netns");
+        std::thread::spawn(move || {
+            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+            f()
+        })
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        // Processes still inside (a dnsmasq a failed test left) would keep it alive.
+        let _ = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+            .map(|o| {
+                for pid in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+                    if let Ok(pid) = pid.parse::<i32>() {
+                        // SAFETY: kill(2) of a process inside this test's own namespace.
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                    }
+                }
+            });
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// Runs a shell command line on the host.
+pub fn sh(script: &str) -> Out {
+    Command::new("sh")
+        .args(["-c", script])
+        .stdin(Stdio::null())
+        .output()
+        .expect("sh")
+        .into()
+}
+
+/// A running daemon, in a network namespace of its own (so what it does to networks stays
+/// there).
 pub struct Daemon {
     /// `LXD_DIR`.
     pub dir: PathBuf,
     child: Option<Child>,
+    /// The daemon's network namespace.
+    pub netns: NetNs,
 }
 
 /// The output of a command, with helpers.
@@ -89,11 +171,20 @@ impl Daemon {
 
     /// Starts a daemon on an empty data directory, without initialising it.
     pub fn start_bare(tag: &str) -> Daemon {
+        Self::start_bare_in(tag, NetNs::new(""))
+    }
+
+    /// Starts a daemon in a given network namespace, without initialising it.
+    pub fn start_bare_in(tag: &str, netns: NetNs) -> Daemon {
         let n = SEQ.fetch_add(1, Ordering::SeqCst);
         let dir = PathBuf::from(format!("/tmp/lxd-dt-{}-{n}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("client")).unwrap();
-        let mut d = Daemon { dir, child: None };
+        let mut d = Daemon {
+            dir,
+            child: None,
+            netns,
+        };
         d.spawn();
         d
     }
@@ -105,14 +196,21 @@ impl Daemon {
             .append(true)
             .open(self.dir.join("daemon.log"))
             .unwrap();
-        let child = Command::new(lxd_bin())
-            .env("LXD_DIR", &self.dir)
+        let netns = std::fs::File::open(self.netns.path()).expect("open netns");
+        let mut cmd = Command::new(lxd_bin());
+        cmd.env("LXD_DIR", &self.dir)
             .args(["--group", "root", "--debug", "--logfile"])
             .arg(self.dir.join("lxd.log"))
             .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn lxd");
+            .stderr(log);
+        // SAFETY: setns(2) is async-signal-safe; the descriptor was opened before the fork.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET)
+                    .map_err(std::io::Error::from)
+            });
+        }
+        let child = cmd.spawn().expect("spawn lxd");
         self.child = Some(child);
         let out = self.lxd(&["waitready", "--timeout", "20"]);
         assert_eq!(out.code, 0, "lxd waitready: {out:?}\nlog: {}", self.log());
@@ -272,6 +370,15 @@ impl Drop for Daemon {
                 &["profile", "edit", "default"],
                 "config: {}\ndescription: Default LXD profile\ndevices: {}\n",
             );
+            let nets = self.lxc(&["network", "list", "-f", "csv"]);
+            for n in nets
+                .stdout
+                .lines()
+                .map(|l| l.split(',').collect::<Vec<_>>())
+                .filter(|f| f.get(2) == Some(&"YES"))
+            {
+                let _ = self.lxc(&["network", "delete", n[0]]);
+            }
             let pools = self.lxc(&["storage", "list", "-f", "csv"]);
             for p in pools
                 .stdout
