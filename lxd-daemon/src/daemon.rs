@@ -117,10 +117,13 @@ async fn serve(dir: std::path::PathBuf, group: Option<String>) -> Result<()> {
         lxd_storage::drivers(),
     )
     .await
-    .context("open LXD")?;
+    .context("open LXD")?
+    .with_networking(lxd_net::drivers(), lxd_net::nic_driver());
     lxd.recover()
         .await
         .context("recover from an interrupted run")?;
+    // The recorded networks come up before any instance (autostart) needs them.
+    lxd.start_networks().await.context("start networks")?;
     let info = ServerInfo {
         version: lxd_api::LXD_VERSION.into(),
         pid: std::process::id(),
@@ -165,6 +168,9 @@ async fn serve(dir: std::path::PathBuf, group: Option<String>) -> Result<()> {
     lxd_api::server::serve(listener, st, stop).await;
     if stop_instances.load(std::sync::atomic::Ordering::SeqCst) {
         lxd_api::handlers_shutdown(&state).await;
+        if let Err(e) = state.lxd.stop_networks().await {
+            tracing::error!("stopping networks: {e}");
+        }
     }
     let _ = std::fs::remove_file(&socket);
     Ok(())

@@ -294,14 +294,22 @@ impl Lxd {
         let others = self
             .all_other_networks(Some((old.project.as_str(), name)))
             .await?;
-        new.config = driver.prepare(new_name, &old.config, &others).await?;
-        let (old_info, new_info) = (self.net_info(&old), self.net_info(&new));
+        let old_info = self.net_info(&old);
+        // The old interface goes first: its addresses are the new one's.
         driver.stop(&old_info).await?;
         let restart_old = || async {
             if let Err(e) = driver.start(&old_info).await {
                 tracing::error!(network = name, "bringing the network back: {e}");
             }
         };
+        new.config = match driver.prepare(new_name, &old.config, &others).await {
+            Ok(c) => c,
+            Err(e) => {
+                restart_old().await;
+                return Err(e);
+            }
+        };
+        let new_info = self.net_info(&new);
         if let Err(e) = self
             .store
             .apply(vec![StoreOp::RenameNetwork {

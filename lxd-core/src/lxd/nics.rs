@@ -556,7 +556,8 @@ impl Lxd {
             return;
         }
         let result = async {
-            let leases = self.static_leases(net).await?;
+            let mut leases = self.static_leases(net).await?;
+            leases.retain(|l| !l.ipv4.is_empty());
             let driver = self.network_driver(&net.kind)?;
             driver.set_static_leases(&self.net_info(net), &leases).await
         }

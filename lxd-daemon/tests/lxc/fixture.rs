@@ -152,7 +152,12 @@ impl Daemon {
     /// Starts a daemon, initialises it with a `dir` pool (and more `pools` given as
     /// `name=driver[:key=value,...]`), and imports the busybox image as `busybox`.
     pub fn start(tag: &str) -> Daemon {
-        let d = Self::start_bare(tag);
+        Self::start_in(tag, NetNs::new(""))
+    }
+
+    /// [`Daemon::start`] in a given network namespace.
+    pub fn start_in(tag: &str, netns: NetNs) -> Daemon {
+        let d = Self::start_bare_in(tag, netns);
         let preseed = "storage_pools:\n- name: default\n  driver: dir\nprofiles:\n- name: default\n  devices:\n    root:\n      path: /\n      pool: default\n      type: disk\n";
         let out = d.lxd_stdin(&["init", "--preseed"], preseed);
         assert_eq!(out.code, 0, "lxd init --preseed: {out:?}");

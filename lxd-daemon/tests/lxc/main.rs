@@ -6,6 +6,7 @@ mod exec;
 mod files;
 mod fixture;
 mod instances;
+mod network;
 mod smoke;
 
 use libtest_mimic::{Arguments, Trial};
@@ -69,7 +70,12 @@ fn main() {
         files::push_pull_delete,
         files::raw_api,
         files::stopped_instance,
-        files::escape_attempts
+        files::escape_attempts,
+        network::bridge_dhcp_dns_nat_static_lease_and_cleanup,
+        network::macvlan_and_container_as_router,
+        network::fan_overlay_across_three_hosts,
+        network::bad_input_is_refused,
+        network::init_auto_bridge_restart_and_shutdown,
     ];
     let conclusion = libtest_mimic::run(&args, tests);
     fixture::remove_busybox_image();
