@@ -386,7 +386,13 @@ impl Lxd {
                 .await?;
             apply_changes(&mut rec.config, fresh);
         }
-        for net in Self::managed_bridges(&nics) {
+        // Only nics with a fixed address change a bridge's static leases.
+        let fixed: Vec<ResolvedNic> = nics
+            .iter()
+            .filter(|n| n.device.config.contains_key("ipv4.address"))
+            .cloned()
+            .collect();
+        for net in Self::managed_bridges(&fixed) {
             self.refresh_static_leases(&net).await;
         }
         container.set_prestart_hook(self.nic_hook(&rec.name, nics.clone(), done.clone())?);
@@ -567,14 +573,15 @@ impl Lxd {
         }
     }
 
-    /// Refreshes the static leases of the managed bridges some devices use (after an
-    /// instance changed, was renamed or deleted).
+    /// Refreshes the static leases of the managed bridges the nics with a fixed address among
+    /// some devices use (after an instance changed, was renamed or deleted).
     pub(crate) async fn refresh_leases_of(&self, project: &str, devices: &Devices) {
         if self.net_drivers.is_empty() {
             return;
         }
         let mut seen: Vec<String> = Vec::new();
-        for (_, d) in nic_devices(devices) {
+        // Only nics with a fixed address are in the static leases.
+        for (_, d) in nic_devices(devices).filter(|(_, d)| d.contains_key("ipv4.address")) {
             let Some(name) = d.get("network").or_else(|| d.get("parent")) else {
                 continue;
             };
