@@ -115,6 +115,16 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
+    /// A network or nic driver failed (not because of bad input).
+    #[error("{source}")]
+    Network {
+        /// The network, interface or device that failed.
+        object: String,
+        /// The driver's error, which names it.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
     /// The request is not valid (bad argument, unknown device type, ...).
     #[error("{0}")]
     Invalid(String),

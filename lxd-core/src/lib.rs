@@ -36,7 +36,7 @@ pub use instance::{
     ExecCommand, ExecOutput, ExecStdio, Instance, InstanceState, InstanceStatus, WindowSize,
 };
 pub use lxd::{CreateInstance, InstanceSource, InstanceUpdate, Lxd, LxdConfig};
-pub use network::NetworkDriver;
+pub use network::{NetworkDriver, NicDriver};
 pub use runtime::exec_client::ExecProcess;
 pub use runtime::{Container, PrestartHook, Runtime, RuntimeConfig, SpecNic};
 pub use storage::{PoolInfo, StorageCapabilities, StorageDriver, VolumeInfo};

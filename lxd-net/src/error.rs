@@ -192,7 +192,7 @@ impl NetError {
         )
     }
 
-    /// The object (network, interface, path) the error is about, for [`lxd_core::Error::Io`].
+    /// The object (network, interface, path) the error is about, for [`lxd_core::Error::Network`].
     fn object(&self) -> PathBuf {
         match self {
             NetError::Io { path, .. } => path.clone(),
@@ -215,15 +215,9 @@ impl From<NetError> for lxd_core::Error {
         if let NetError::AlreadyExists { .. } = e {
             return lxd_core::Error::InUse(e.to_string());
         }
-        let path = e.object();
-        let kind = match e.errno() {
-            Some(errno) => io::Error::from(errno).kind(),
-            None => io::ErrorKind::Other,
-        };
-        lxd_core::Error::Io {
-            what: "network",
-            path,
-            source: io::Error::new(kind, e.to_string()),
+        lxd_core::Error::Network {
+            object: e.object().display().to_string(),
+            source: Box::new(e),
         }
     }
 }
@@ -249,7 +243,7 @@ mod tests {
     }
 
     #[test]
-    fn netlink_failure_becomes_io_naming_the_interface() {
+    fn netlink_failure_becomes_a_network_error_naming_the_interface() {
         let e: lxd_core::Error = NetError::Netlink {
             op: "create bridge lxdbr0".into(),
             errno: Some(Errno::EEXIST),
@@ -257,13 +251,11 @@ mod tests {
         }
         .into();
         match e {
-            lxd_core::Error::Io { what, path, source } => {
-                assert_eq!(what, "network");
-                assert_eq!(path, PathBuf::from("lxdbr0"));
-                assert_eq!(source.kind(), io::ErrorKind::AlreadyExists);
+            lxd_core::Error::Network { object, source } => {
+                assert_eq!(object, "lxdbr0");
                 assert!(source.to_string().contains("create bridge lxdbr0"));
             }
-            other => panic!("expected Io, got {other:?}"),
+            other => panic!("expected Network, got {other:?}"),
         }
     }
 }

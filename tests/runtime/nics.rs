@@ -110,10 +110,7 @@ pub fn prestart_hook_reboot_and_physical_return() -> TestResult {
     }));
     block(c.start())?;
     let pid = block(c.state())?.pid.context("pid")?;
-    ensure!(
-        *seen.lock().unwrap() == Some(pid),
-        "hook saw the init"
-    );
+    ensure!(*seen.lock().unwrap() == Some(pid), "hook saw the init");
     ensure!(
         !host_has(&v_peer) && !host_has(&p_peer),
         "moved off the host"
