@@ -169,9 +169,22 @@ pub fn bridge_dhcp_dns_nat_static_lease_and_cleanup() -> TestResult {
         "ipv4.address",
         "10.201.1.77",
     ]);
+    d.ok(&[
+        "config",
+        "device",
+        "set",
+        "c3",
+        "eth0",
+        "limits.ingress=10Mbit",
+        "limits.egress=20Mbit",
+    ]);
     d.ok(&["start", "c3"]);
     let ip3 = wait_ipv4(&d, "c3")?;
     check!(ip3 == "10.201.1.77", "static lease: got {ip3}");
+    // The nic's limits are traffic control on its host side.
+    let veth = d.ok(&["config", "get", "c3", "volatile.eth0.host_name"]);
+    let tc = host.sh(&format!("tc qdisc show dev {}", veth.trim()));
+    check!(tc.stdout.contains("htb"), "limits on {veth}: {tc:?}");
     let leases = d.ok(&["network", "list-leases", "tnet", "-f", "csv"]);
     check!(
         leases.contains("tnet.gw,,10.201.1.1,GATEWAY")
@@ -261,6 +274,34 @@ pub fn macvlan_and_container_as_router() -> TestResult {
         "ip addr add 198.51.100.10/24 dev eth0 && ip link set eth0 up && ping -c1 -W2 198.51.100.1",
     );
     check!(out.code == 0, "macvlan: {out:?}");
+
+    // A host interface moved in as a physical nic, and back out when the instance stops.
+    let out = host.sh(
+        "ip link add phy0 type veth peer name phy0p && ip link set phy0 address 00:16:3e:77:00:01",
+    );
+    check!(out.code == 0, "{out:?}");
+    d.ok(&[
+        "config",
+        "device",
+        "add",
+        "m1",
+        "eth1",
+        "nic",
+        "nictype=physical",
+        "parent=phy0",
+    ]);
+    let out = exec(&d, "m1", "cat /sys/class/net/eth1/address");
+    check!(
+        out.stdout.trim() == "00:16:3e:77:00:01",
+        "physical nic inside: {out:?}"
+    );
+    check!(host.sh("ip link show phy0").code != 0, "phy0 left the host");
+    d.ok(&["stop", "-f", "m1"]);
+    let out = host.sh("ip -o link show phy0");
+    check!(
+        out.code == 0 && out.stdout.contains("00:16:3e:77:00:01"),
+        "phy0 is back on the host after the stop: {out:?}"
+    );
 
     // Two bridges: tnet with NAT, tint without DHCP; r1 routes c5 from tint to tnet.
     d.ok(&[
