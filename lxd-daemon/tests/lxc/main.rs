@@ -76,6 +76,7 @@ fn main() {
         network::fan_overlay_across_three_hosts,
         network::bad_input_is_refused,
         network::init_auto_bridge_restart_and_shutdown,
+        network::init_interactive_asks_for_a_bridge,
     ];
     let conclusion = libtest_mimic::run(&args, tests);
     fixture::remove_busybox_image();

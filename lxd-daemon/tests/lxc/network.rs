@@ -694,3 +694,31 @@ pub fn init_auto_bridge_restart_and_shutdown() -> TestResult {
     d.ok(&["stop", "-f", "a1"]);
     Ok(())
 }
+
+pub fn init_interactive_asks_for_a_bridge() -> TestResult {
+    let d = Daemon::start_bare("netask");
+    // Clustering no; a dir pool; MAAS no; a new bridge "askbr0" with an explicit IPv4 and NAT,
+    // no IPv6; not on the network; auto-update yes; no preseed printed.
+    let answers = "no\nyes\ndefault\ndir\nno\nyes\naskbr0\n10.204.1.1/24\nyes\nnone\nno\nyes\nno\n";
+    let out = d.lxd_stdin(&["init"], answers);
+    check!(out.code == 0, "lxd init: {out:?}");
+    check!(
+        out.stdout
+            .contains("Would you like to create a new local network bridge?")
+            && out.stdout.contains("What IPv4 address should be used?"),
+        "{out:?}"
+    );
+    let show = d.ok(&["network", "show", "askbr0"]);
+    check!(
+        show.contains("ipv4.address: 10.204.1.1/24")
+            && show.contains("ipv4.nat: \"true\"")
+            && show.contains("ipv6.address: none"),
+        "{show}"
+    );
+    let prof = d.ok(&["profile", "show", "default"]);
+    check!(
+        prof.contains("network: askbr0") && prof.contains("pool: default"),
+        "{prof}"
+    );
+    Ok(())
+}
