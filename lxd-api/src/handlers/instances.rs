@@ -698,9 +698,8 @@ async fn console(
             }
             Ok(Reply::Sync(json!({})))
         }
-        _ => Err(ApiError::not_implemented(
-            "Attaching to the console is not supported; use --show-log",
-        )),
+        Method::POST => super::console::post(st, req, project, name).await,
+        _ => Err(ApiError::method_not_allowed()),
     }
 }
 

@@ -1,5 +1,6 @@
 //! LXD's endpoints: the routing table and one module per area.
 
+mod console;
 mod events;
 mod exec;
 mod files;

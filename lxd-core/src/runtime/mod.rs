@@ -546,6 +546,34 @@ impl Container {
             .map(drop)
     }
 
+    /// Attaches to the running container's console (`lxc console`): the returned stream
+    /// carries the console's raw bytes both ways until it is closed. A newer attach replaces
+    /// this one.
+    pub fn console_attach_blocking(
+        &self,
+        size: Option<protocol::WindowSize>,
+    ) -> Result<UnixStream> {
+        let conn = self.running_conn()?;
+        self.call(
+            &conn,
+            &Request::ConsoleAttach { size },
+            Some(Duration::from_secs(10)),
+        )?;
+        let _ = conn.set_read_timeout(None);
+        Ok(conn)
+    }
+
+    /// Sets the size of the running container's console terminal.
+    pub fn console_resize_blocking(&self, size: protocol::WindowSize) -> Result<()> {
+        let conn = self.running_conn()?;
+        self.call(
+            &conn,
+            &Request::ConsoleResize { size },
+            Some(Duration::from_secs(10)),
+        )
+        .map(drop)
+    }
+
     /// The nics the container holds from its next start on (the monitor carries them over
     /// reboots and hands physical ones back when it stops).
     pub fn set_nics(&self, nics: Vec<SpecNic>) {

@@ -630,3 +630,50 @@ pub fn api_record_output_and_timing() -> TestResult {
     );
     Ok(())
 }
+
+/// `lxc console`: the container's console on a terminal, typed input reaching its shell, and
+/// ctrl+a q detaching while the container keeps running.
+pub fn console_attach_and_detach() -> TestResult {
+    let d = Daemon::start("console");
+    launch(&d, "c1");
+    let mut c = Command::new("script");
+    c.args(["-qec", "stty cols 90 rows 20; lxc console c1", "/dev/null"])
+        .envs(lxc_env(&d))
+        .env_remove("LXD_SOCKET")
+        .env("TERM", "xterm")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().map_err(|e| e.to_string())?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        std::thread::sleep(Duration::from_millis(1500));
+        // Enter activates busybox's console shell; then a command, then ctrl+a q.
+        let _ = stdin.write_all(b"\n");
+        std::thread::sleep(Duration::from_millis(700));
+        let _ = stdin.write_all(b"echo console-$((6*7)); stty size\n");
+        std::thread::sleep(Duration::from_millis(1500));
+        // The client only sees the escape when ctrl+a and q arrive in separate reads.
+        let _ = stdin.write_all(b"\x01");
+        let _ = stdin.flush();
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = stdin.write_all(b"q");
+        std::thread::sleep(Duration::from_secs(3));
+        drop(stdin);
+    });
+    let out: Out = child.wait_with_output().map_err(|e| e.to_string())?.into();
+    let _ = writer.join();
+    check!(out.code == 0, "lxc console: {out:?}");
+    check!(
+        out.stdout.contains("console-42"),
+        "the console shell ran the typed command: {out:?}"
+    );
+    check!(out.stdout.contains("20 90"), "console size: {out:?}");
+    let state = d.ok(&["list", "c1", "-c", "s", "-f", "csv"]);
+    check!(state.trim() == "RUNNING", "detaching stopped c1: {state}");
+    // The log shows what went over the console.
+    let log = d.ok(&["console", "c1", "--show-log"]);
+    check!(log.contains("console-42"), "{log}");
+    Ok(())
+}

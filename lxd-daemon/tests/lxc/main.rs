@@ -67,6 +67,7 @@ fn main() {
         exec::interactive_terminal,
         exec::signals_and_refusals,
         exec::api_record_output_and_timing,
+        exec::console_attach_and_detach,
         files::push_pull_delete,
         files::raw_api,
         files::stopped_instance,

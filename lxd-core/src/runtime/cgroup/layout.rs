@@ -71,9 +71,13 @@ impl CgroupLayout {
     pub fn detect() -> Result<Self, CgroupError> {
         let mountinfo = read("/proc/self/mountinfo")?;
         let own = read("/proc/self/cgroup")?;
-        Ok(Self::parse(&mountinfo, &own, |p| {
+        let layout = Self::parse(&mountinfo, &own, |p| {
             std::fs::read_to_string(p.join("cgroup.controllers")).unwrap_or_default()
-        }))
+        });
+        if layout.hierarchies.is_empty() {
+            return Err(CgroupError::NoHierarchy);
+        }
+        Ok(layout)
     }
 
     /// Builds the layout from the text of mountinfo and `/proc/self/cgroup`;

@@ -35,6 +35,9 @@ pub enum CgroupError {
         /// Why.
         reason: String,
     },
+    /// No cgroup hierarchy is mounted where this process looks (`/proc/self/mountinfo`).
+    #[error("no cgroup hierarchy is mounted (is /sys/fs/cgroup hidden by another mount?)")]
+    NoHierarchy,
     /// The cgroup did not reach the wanted state in time.
     #[error("cgroup {path}: {what} did not finish within {secs} s")]
     Timeout {

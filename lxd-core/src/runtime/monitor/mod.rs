@@ -177,6 +177,31 @@ struct Console {
 }
 
 impl Console {
+    /// Sets the terminal size the container's console sees.
+    fn resize(&self, size: protocol::WindowSize) {
+        let ws = libc::winsize {
+            ws_row: size.rows,
+            ws_col: size.cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads a winsize from the pointer, which is valid for the call.
+        unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    }
+
+    /// Writes input to the console (the terminal's input queue), giving up on data the
+    /// container does not read within a moment.
+    fn input(&self, mut data: &[u8]) {
+        let deadline = Instant::now() + Duration::from_millis(200);
+        while !data.is_empty() && Instant::now() < deadline {
+            match nix::unistd::write(&self.master, data) {
+                Ok(n) => data = &data[n..],
+                Err(Errno::EAGAIN | Errno::EINTR) => std::thread::sleep(Duration::from_millis(1)),
+                Err(_) => return,
+            }
+        }
+    }
+
     fn append(&mut self, data: &[u8]) {
         if self.size + data.len() as u64 > CONSOLE_LOG_MAX {
             // Keep the newer half.
@@ -225,6 +250,8 @@ struct Monitor {
     init_pid: Pid,
     started_at: u64,
     console: Option<Console>,
+    /// A client attached to the console (`lxc console`), non-blocking.
+    console_client: Option<UnixStream>,
     ns: Namespaces,
     execs: HashMap<Pid, ExecProc>,
     waiters: Vec<(Waiter, UnixStream)>,
@@ -490,6 +517,7 @@ impl Monitor {
             init_pid: Pid::from_raw(0),
             started_at: 0,
             console: None,
+            console_client: None,
             ns: Namespaces { fds: Vec::new() },
             execs: HashMap::new(),
             waiters: Vec::new(),
@@ -653,7 +681,7 @@ impl Monitor {
                 .filter(|(_, e)| e.conn.is_some())
                 .map(|(p, _)| *p)
                 .collect();
-            let (listen_ready, sig_ready, console_ready, exec_ready) = {
+            let (listen_ready, sig_ready, console_ready, client_ready, exec_ready) = {
                 let mut fds = vec![
                     PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
                     PollFd::new(self.sigfd.as_fd(), PollFlags::POLLIN),
@@ -661,6 +689,12 @@ impl Monitor {
                 let console_fd: Option<BorrowedFd<'_>> =
                     self.console.as_ref().map(|c| c.master.as_fd());
                 if let Some(fd) = console_fd {
+                    fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                }
+                let client_at = fds.len();
+                let client_fd: Option<BorrowedFd<'_>> =
+                    self.console_client.as_ref().map(|c| c.as_fd());
+                if let Some(fd) = client_fd {
                     fds.push(PollFd::new(fd, PollFlags::POLLIN));
                 }
                 let base = fds.len();
@@ -687,11 +721,15 @@ impl Monitor {
                     ready(&fds[0]),
                     ready(&fds[1]),
                     console_fd.is_some() && ready(&fds[2]),
+                    client_fd.is_some() && ready(&fds[client_at]),
                     exec_ready,
                 )
             };
             if console_ready {
                 self.pump_console();
+            }
+            if client_ready {
+                self.console_input();
             }
             if sig_ready {
                 while let Ok(Some(_)) = self.sigfd.read_signal() {}
@@ -732,12 +770,42 @@ impl Monitor {
                 // Nobody holds the terminal any more.
                 self.console = None;
             }
-            Ok(n) => c.append(&buf[..n]),
+            Ok(n) => {
+                c.append(&buf[..n]);
+                // An attached client gets what it can take; a client that stops reading
+                // loses output rather than stalling the monitor.
+                if let Some(client) = self.console_client.as_ref() {
+                    match (&*client).write(&buf[..n]) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(_) => self.console_client = None,
+                    }
+                }
+            }
             Err(Errno::EAGAIN | Errno::EINTR) => {}
             Err(e) => {
                 log!("console read: {e}");
                 self.console = None;
             }
+        }
+    }
+
+    /// Moves what an attached console client typed to the console; detaches it at EOF.
+    fn console_input(&mut self) {
+        let Some(client) = self.console_client.as_ref() else {
+            return;
+        };
+        let mut buf = [0u8; 4096];
+        match (&*client).read(&mut buf) {
+            Ok(0) => self.console_client = None,
+            Ok(n) => {
+                if let Some(c) = self.console.as_ref() {
+                    c.input(&buf[..n]);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => self.console_client = None,
         }
     }
 
@@ -821,6 +889,7 @@ impl Monitor {
             log!("remove cgroup: {e}");
         }
         self.console = None;
+        self.console_client = None;
         let ns = std::mem::replace(&mut self.ns, Namespaces { fds: Vec::new() });
         if !self.spec.nics.is_empty() {
             self.old_netns = ns
@@ -959,6 +1028,27 @@ impl Monitor {
                     Err(message) => err(&conn, message),
                 }
             }
+            Request::ConsoleAttach { size } => {
+                let Some(c) = self.console.as_ref() else {
+                    return err(&conn, "The console is not available".into());
+                };
+                if let Some(size) = size {
+                    c.resize(size);
+                }
+                if protocol::send(&conn, &Reply::Done, &[]).is_ok()
+                    && conn.set_nonblocking(true).is_ok()
+                {
+                    // Drops an earlier client, which sees its connection close.
+                    self.console_client = Some(conn);
+                }
+            }
+            Request::ConsoleResize { size } => match self.console.as_ref() {
+                Some(c) => {
+                    c.resize(size);
+                    let _ = protocol::send(&conn, &Reply::Done, &[]);
+                }
+                None => err(&conn, "The console is not available".into()),
+            },
             Request::SetNics { nics } => {
                 self.spec.nics = nics;
                 let _ = protocol::send(&conn, &Reply::Done, &[]);

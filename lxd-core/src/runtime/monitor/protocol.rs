@@ -50,6 +50,17 @@ pub enum Request {
         /// The nics.
         nics: Vec<crate::runtime::spec::SpecNic>,
     },
+    /// Attach this connection to the console: after the `Done` reply it carries the
+    /// console's raw bytes both ways (a new attach replaces an older one).
+    ConsoleAttach {
+        /// The terminal size to set, if known.
+        size: Option<WindowSize>,
+    },
+    /// Set the console's terminal size.
+    ConsoleResize {
+        /// The new size.
+        size: WindowSize,
+    },
     /// Forward a signal to the process of this exec connection.
     Signal {
         /// The signal number.
