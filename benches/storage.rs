@@ -1,11 +1,14 @@
 //! Snapshot and copy of instances per storage driver (dir on ext4, dir on an xfs loop with
-//! reflink, btrfs on a loop file), on the busybox image and on a Debian minbase image
-//! (thousands of files), plus creating a further instance of the Debian image on dir.
+//! reflink, btrfs on a loop file, zfs on a sparse file: zfs-fuse here, whose daemon the bench
+//! starts when the kernel has no ZFS, OpenZFS in `scripts/vm-zfs-tests --bench`), on the
+//! busybox image and on a Debian minbase image (thousands of files), plus creating a further
+//! instance of the Debian image on dir.
 //!
 //! Run as root: `cargo bench -p lxd-benches --bench storage`. The Debian image is built once
 //! with debootstrap (network to the machine's apt mirror) and cached in
 //! `/var/tmp/lxd-rs-bench/`. With `LXD_BENCH_QUICK=1` the bench skips criterion and prints one
-//! median per operation (`op<TAB>milliseconds`), for `benches/compare-lxd.sh`.
+//! median per operation (`op<TAB>milliseconds`), for `benches/compare-lxd.sh`;
+//! `LXD_BENCH_KINDS=zfs,btrfs` limits it to some pool kinds.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -80,6 +83,15 @@ impl Site {
                 config.insert("source".into(), mnt.join("pool").display().to_string());
                 xfs = Some(mnt);
                 "dir"
+            }
+            "zfs" => {
+                config.insert("size".into(), "8GiB".into());
+                // zfs-fuse has one daemon per host: a zpool name of this process.
+                config.insert(
+                    "zfs.pool_name".into(),
+                    format!("lxdb{}", std::process::id()),
+                );
+                "zfs"
             }
             _ => {
                 config.insert("size".into(), "8GiB".into());
@@ -157,6 +169,13 @@ impl Site {
         block(self.lxd().copy_instance("default", src, dst, false)).expect("copy");
         t.elapsed()
     }
+
+    /// A copy without the snapshots (`lxc copy --instance-only`): a clone on zfs.
+    fn copy_instance_only(&self, src: &str, dst: &str) -> Duration {
+        let t = Instant::now();
+        block(self.lxd().copy_instance("default", src, dst, true)).expect("copy");
+        t.elapsed()
+    }
 }
 
 impl Drop for Site {
@@ -177,6 +196,17 @@ impl Drop for Site {
         }
         if let Some(x) = &self.xfs {
             let _ = Command::new("umount").arg(x).status();
+        }
+        if self.kind == "zfs" {
+            // A zpool a failed delete left (it is this process's).
+            let z = format!("lxdb{}", std::process::id());
+            if Command::new("zpool")
+                .args(["list", "-H", "-o", "name", &z])
+                .output()
+                .is_ok_and(|o| o.status.success())
+            {
+                let _ = Command::new("zpool").args(["destroy", "-f", &z]).status();
+            }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -201,7 +231,14 @@ fn ops<'a>(site: &'a Site, image: &'a str) -> Vec<(String, Op<'a>)> {
         ),
         (
             format!("copy {image} (with 1 snapshot) {k}"),
-            Box::new(move |i| site.copy(&copy_src, &format!("{image}-copy{i}"))),
+            Box::new({
+                let copy_src = copy_src.clone();
+                move |i| site.copy(&copy_src, &format!("{image}-copy{i}"))
+            }),
+        ),
+        (
+            format!("copy {image} (instance only) {k}"),
+            Box::new(move |i| site.copy_instance_only(&copy_src, &format!("{image}-only{i}"))),
         ),
         (
             format!("new instance of {image} (image on pool) {k}"),
@@ -221,7 +258,18 @@ fn main() {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(5))
         .configure_from_args();
-    for kind in ["dir-ext4", "dir-xfs", "btrfs"] {
+    let kinds: Vec<&'static str> = ["dir-ext4", "dir-xfs", "btrfs", "zfs"]
+        .into_iter()
+        .filter(|k| {
+            std::env::var("LXD_BENCH_KINDS")
+                .map_or(true, |only| only.split(',').any(|o| o.trim() == *k))
+        })
+        .collect();
+    // The zfs-fuse daemon (when the kernel has no ZFS), held until the end.
+    let _zfs = kinds
+        .contains(&"zfs")
+        .then(|| lxd_storage::zfs::FuseDaemon::ensure().expect("zfs (apt-get install zfs-fuse)"));
+    for kind in kinds {
         let site = Site::new(&work, kind);
         site.import(&bb, "busybox");
         let mut images = vec!["busybox"];

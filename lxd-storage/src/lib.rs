@@ -9,7 +9,9 @@ pub mod copy;
 pub mod dir;
 pub mod error;
 pub mod loopdev;
+pub mod lvm;
 pub mod mounts;
+pub mod zfs;
 
 pub use copy::{copy_tree, reflink_supported, remove_tree, CopyOptions, CopyStats, Reflink};
 pub use error::{Result, ResultExt, StorageError};
@@ -17,11 +19,15 @@ pub use loopdev::{create_sparse_file, LoopDevice, LoopOptions};
 
 pub use btrfs::BtrfsDriver;
 pub use dir::DirDriver;
+pub use lvm::LvmDriver;
+pub use zfs::ZfsDriver;
 
 /// Every driver of this crate, for [`lxd_core::Lxd::open`].
 pub fn drivers() -> Vec<std::sync::Arc<dyn lxd_core::StorageDriver>> {
     vec![
         std::sync::Arc::new(DirDriver),
         std::sync::Arc::new(BtrfsDriver),
+        std::sync::Arc::new(ZfsDriver),
+        std::sync::Arc::new(LvmDriver),
     ]
 }

@@ -4,12 +4,13 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use lxd_cluster::SqliteStore;
 use lxd_core::image::{busybox, ImageFiles};
 use lxd_core::store::{ClusterStore, ConfigMap, StoreOp};
 use lxd_core::{Lxd, LxdConfig};
+use lxd_storage::zfs::FuseDaemon;
 
 use crate::block;
 
@@ -24,6 +25,9 @@ pub enum Kind {
     DirXfs,
     /// `btrfs` on a loop file the driver creates.
     Btrfs,
+    /// `zfs` on a sparse file the driver creates, with a zpool name unique to the test
+    /// (zfs-fuse has one daemon per host), and the pool keys given.
+    Zfs(&'static [(&'static str, &'static str)]),
 }
 
 impl Kind {
@@ -31,6 +35,7 @@ impl Kind {
         match self {
             Kind::DirExt4 | Kind::DirXfs => "dir",
             Kind::Btrfs => "btrfs",
+            Kind::Zfs(_) => "zfs",
         }
     }
 }
@@ -53,6 +58,37 @@ pub struct Site {
     pub dir: PathBuf,
     pub lxd: Option<Lxd>,
     xfs: Option<PathBuf>,
+    /// The zpool of a zfs site.
+    pub zpool: Option<String>,
+}
+
+/// The zfs-fuse daemon (or the kernel's ZFS) the zfs sites use, held until the tests end.
+static ZFS: Mutex<Option<FuseDaemon>> = Mutex::new(None);
+
+/// Makes sure ZFS answers: starts the zfs-fuse daemon when there is no kernel module.
+pub fn zfs_daemon() {
+    let mut d = ZFS.lock().unwrap_or_else(|e| e.into_inner());
+    if d.is_none() {
+        *d = Some(FuseDaemon::ensure().expect("zfs-fuse daemon (apt-get install zfs-fuse)"));
+    }
+}
+
+/// Lets go of the daemon: the last user stops a zfs-fuse daemon the tests started.
+pub fn release_zfs_daemon() {
+    ZFS.lock().unwrap_or_else(|e| e.into_inner()).take();
+}
+
+/// A zpool name no other test (or test process) uses.
+pub fn unique_zpool(n: usize) -> String {
+    format!("lxdt{}z{n}", std::process::id())
+}
+
+/// Whether a zpool of that name is imported.
+pub fn zpool_exists(name: &str) -> bool {
+    std::process::Command::new("zpool")
+        .args(["list", "-H", "-o", "name", name])
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 pub fn run(cmd: &str, args: &[&str]) -> String {
@@ -88,6 +124,7 @@ impl Site {
             dir: dir.clone(),
             lxd: None,
             xfs: None,
+            zpool: None,
         };
         let mut pool_config = ConfigMap::new();
         match kind {
@@ -110,6 +147,15 @@ impl Site {
             }
             Kind::Btrfs => {
                 pool_config.insert("size".into(), "2GiB".into());
+            }
+            Kind::Zfs(keys) => {
+                zfs_daemon();
+                site.zpool = Some(unique_zpool(n));
+                pool_config.insert("size".into(), "1GiB".into());
+                pool_config.insert("zfs.pool_name".into(), unique_zpool(n));
+                for (k, v) in keys {
+                    pool_config.insert(k.to_string(), v.to_string());
+                }
             }
         }
         block(async {
@@ -216,6 +262,15 @@ impl Drop for Site {
         }
         if let Some(x) = &self.xfs {
             let _ = std::process::Command::new("umount").arg(x).status();
+        }
+        // A zpool this site made that a failed test left goes too.
+        if let Some(z) = &self.zpool {
+            if zpool_exists(z) {
+                eprintln!("cleanup: destroying zpool {z}");
+                let _ = std::process::Command::new("zpool")
+                    .args(["destroy", "-f", z])
+                    .status();
+            }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }

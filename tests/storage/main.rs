@@ -1,10 +1,12 @@
 //! Storage pools, images and the instance lifecycle on them, for real as root: dir on ext4 and
-//! on an xfs loop with reflink, btrfs on a loop file, with the sqlite state store.
+//! on an xfs loop with reflink, btrfs on a loop file, zfs on a sparse file (zfs-fuse, whose
+//! daemon the tests start when the kernel has no ZFS), with the sqlite state store.
 //! Run with `cargo test -p lxd-tests --test storage`.
 
 mod fixture;
 mod lifecycle;
 mod pools;
+mod zfs;
 
 use std::future::Future;
 
@@ -32,6 +34,14 @@ macro_rules! trials {
 
 fn main() {
     lxd_core::init_hook();
+    // The child process of `zfs::zfs_unavailable`.
+    if let Some(dir) = std::env::var_os(zfs::UNAVAILABLE_ENV) {
+        if let Err(e) = zfs::unavailable_child(std::path::Path::new(&dir)) {
+            eprintln!("{e:#}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let args = Arguments::from_args();
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -53,8 +63,20 @@ fn main() {
         pools::split_squashfs_image_launches,
         pools::btrfs_nested_subvolumes,
         pools::pool_errors,
+        zfs::zfs_lifecycle,
+        zfs::zfs_restore_removes_later_snapshots,
+        zfs::zfs_dependent_clones,
+        zfs::zfs_clone_copy_false,
+        zfs::zfs_custom_volumes,
+        zfs::zfs_quota,
+        zfs::zfs_rename,
+        zfs::zfs_reimport,
+        zfs::zfs_failure_mid_copy,
+        zfs::zfs_pool_sources,
+        zfs::zfs_unavailable,
     ];
     let conclusion = libtest_mimic::run(&args, tests);
     fixture::remove_busybox_image();
+    fixture::release_zfs_daemon();
     conclusion.exit();
 }

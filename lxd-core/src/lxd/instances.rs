@@ -643,6 +643,24 @@ impl Lxd {
                     .await?;
                 rec = self.store.instance(project, name).await?;
             }
+            // Snapshots the driver must destroy to get there (later ones, on zfs with
+            // `zfs.remove_snapshots`) go first, files and records, as LXD does.
+            for later in pool
+                .snapshots_removed_by_restore(VolumeType::Container, project, name, snapshot)
+                .await?
+                .iter()
+                .rev()
+            {
+                let mut ops = pool
+                    .delete_snapshot(VolumeType::Container, project, name, later)
+                    .await?;
+                ops.push(StoreOp::DeleteSnapshot {
+                    project: project.to_string(),
+                    instance: name.to_string(),
+                    name: later.clone(),
+                });
+                self.store.apply(ops).await?;
+            }
             pool.restore_snapshot(VolumeType::Container, project, name, snapshot)
                 .await?;
             // The configuration comes back too; the runtime's own volatile keys stay.

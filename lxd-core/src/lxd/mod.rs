@@ -132,9 +132,15 @@ impl Lxd {
             .ok_or_else(|| Error::Invalid(format!("Unknown storage driver {name:?}")))
     }
 
-    /// Names of the available storage drivers.
+    /// Names of the storage drivers that can work on this host (see
+    /// [`StorageDriver::check_available`]).
     pub fn driver_names(&self) -> Vec<&'static str> {
-        let mut v: Vec<&'static str> = self.drivers.keys().copied().collect();
+        let mut v: Vec<&'static str> = self
+            .drivers
+            .iter()
+            .filter(|(_, d)| d.check_available().is_ok())
+            .map(|(n, _)| *n)
+            .collect();
         v.sort_unstable();
         v
     }

@@ -113,6 +113,13 @@ pub trait StorageDriver: Send + Sync {
     /// What the driver can do.
     fn capabilities(&self) -> StorageCapabilities;
 
+    /// Whether the driver can work on this host (its tools and kernel support are there); the
+    /// error says what is missing. Pools are only created with an available driver, and only
+    /// available drivers are offered to clients. The default: always available.
+    fn check_available(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Checks pool configuration keys and values.
     fn validate_pool(&self, config: &ConfigMap) -> Result<()>;
 
@@ -157,6 +164,32 @@ pub trait StorageDriver: Send + Sync {
         snapshots: &[String],
     ) -> Result<()>;
 
+    /// Creates `vol` as a copy of the snapshot `snapshot` of `src`, with no snapshots of its
+    /// own; the copy is writable and independent of the source afterwards.
+    ///
+    /// The default composes the other calls: `src` is copied with that one snapshot, the copy
+    /// is restored to it and its snapshot deleted. Drivers override it with a direct copy or
+    /// clone of the snapshot.
+    fn create_volume_from_snapshot(
+        &self,
+        pool: &PoolInfo,
+        vol: &VolumeInfo,
+        src: &VolumeInfo,
+        snapshot: &str,
+    ) -> Result<()> {
+        let snaps = [snapshot.to_string()];
+        self.create_volume_from_copy(pool, vol, src, &snaps)?;
+        let r = self
+            .restore_snapshot(pool, vol, snapshot)
+            .and_then(|()| self.delete_snapshot(pool, vol, snapshot));
+        if let Err(e) = r {
+            let _ = self.delete_snapshot(pool, vol, snapshot);
+            let _ = self.delete_volume(pool, vol);
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// Deletes a volume that has no snapshots left.
     fn delete_volume(&self, pool: &PoolInfo, vol: &VolumeInfo) -> Result<()>;
 
@@ -177,6 +210,19 @@ pub trait StorageDriver: Send + Sync {
         snapshot: &str,
         new_name: &str,
     ) -> Result<()>;
+
+    /// The snapshots of `vol` (oldest first) that restoring `snapshot` would destroy: a driver
+    /// that can only roll back to the latest snapshot (zfs) names the later ones, or refuses
+    /// when the volume's configuration does not allow removing them. The caller deletes them,
+    /// files and records, before [`StorageDriver::restore_snapshot`]. The default: none.
+    fn snapshots_removed_by_restore(
+        &self,
+        _pool: &PoolInfo,
+        _vol: &VolumeInfo,
+        _snapshot: &str,
+    ) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
 
     /// Puts the volume back to the snapshot's content (the volume must not be in use).
     fn restore_snapshot(&self, pool: &PoolInfo, vol: &VolumeInfo, snapshot: &str) -> Result<()>;

@@ -102,6 +102,10 @@ impl Pool {
     ) -> Result<Pool> {
         valid_volume_name(name)
             .map_err(|_| Error::Invalid(format!("Invalid pool name {name:?}")))?;
+        {
+            let d = driver.clone();
+            blocking(move || d.check_available()).await?;
+        }
         driver.validate_pool(&config)?;
         if store.pool(name).await.is_ok() {
             return Err(crate::store::StoreError::AlreadyExists {
@@ -478,6 +482,22 @@ impl Pool {
             key: self.key(t, project, name),
             name: snap.to_string(),
         }])
+    }
+
+    /// The snapshots (oldest first) that restoring `snap` would destroy, which the caller
+    /// deletes first (see [`StorageDriver::snapshots_removed_by_restore`]); an error when the
+    /// volume's configuration forbids it.
+    pub async fn snapshots_removed_by_restore(
+        &self,
+        t: VolumeType,
+        project: &str,
+        name: &str,
+        snap: &str,
+    ) -> Result<Vec<String>> {
+        let rec = self.store.volume(&self.key(t, project, name)).await?;
+        let vol = self.vol(t, project, name, rec.config);
+        let (d, i, s) = (self.driver.clone(), self.info.clone(), snap.to_string());
+        blocking(move || d.snapshots_removed_by_restore(&i, &vol, &s)).await
     }
 
     /// Puts a volume back to a snapshot's content (the volume must not be in use).

@@ -394,6 +394,40 @@ impl StorageDriver for BtrfsDriver {
         .driver(NAME)
     }
 
+    fn create_volume_from_snapshot(
+        &self,
+        pool: &PoolInfo,
+        vol: &VolumeInfo,
+        src: &VolumeInfo,
+        snapshot: &str,
+    ) -> lxd_core::Result<()> {
+        (|| -> Result<()> {
+            let dst = vol.path(pool);
+            if dst.exists() {
+                return Err(exists_err("volume", &dst));
+            }
+            let from = src.snapshot_path(pool, snapshot);
+            if !from.exists() {
+                return Err(StorageError::not_found("snapshot", &from));
+            }
+            // A writable snapshot of the read-only one.
+            snapshot_tree(&from, &dst, false)?;
+            let writable = ioctl::is_readonly(&dst).and_then(|ro| {
+                if ro {
+                    ioctl::set_readonly(&dst, false)
+                } else {
+                    Ok(())
+                }
+            });
+            if let Err(e) = writable {
+                let _ = delete_tree(&dst);
+                return Err(e);
+            }
+            Ok(())
+        })()
+        .driver(NAME)
+    }
+
     fn delete_volume(&self, pool: &PoolInfo, vol: &VolumeInfo) -> lxd_core::Result<()> {
         (|| -> Result<()> {
             delete_tree(&vol.path(pool))?;

@@ -243,6 +243,30 @@ impl StorageDriver for DirDriver {
         .driver(NAME)
     }
 
+    fn create_volume_from_snapshot(
+        &self,
+        pool: &PoolInfo,
+        vol: &VolumeInfo,
+        src: &VolumeInfo,
+        snapshot: &str,
+    ) -> lxd_core::Result<()> {
+        (|| -> crate::error::Result<()> {
+            let dst = vol.path(pool);
+            if dst.exists() {
+                return Err(StorageError::AlreadyExists {
+                    what: "volume",
+                    path: dst,
+                });
+            }
+            let from = src.snapshot_path(pool, snapshot);
+            if !from.is_dir() {
+                return Err(StorageError::not_found("snapshot", &from));
+            }
+            copy(&from, &dst)
+        })()
+        .driver(NAME)
+    }
+
     fn delete_volume(&self, pool: &PoolInfo, vol: &VolumeInfo) -> lxd_core::Result<()> {
         (|| -> crate::error::Result<()> {
             remove_tree(&vol.path(pool))?;
