@@ -337,14 +337,39 @@ async fn create(st: Arc<ApiState>, mut req: Req, project: &str) -> Result<Reply,
         }
         "none" | "" => InstanceSource::None,
         "copy" => {
-            if body.source.source.contains('/') {
+            let s = &body.source;
+            if s.source.is_empty() {
+                return Err(ApiError::bad_request("Must specify a source instance"));
+            }
+            if !s.project.is_empty() && s.project != project {
+                return Err(ApiError::bad_request(format!(
+                    "Copying from project {:?} to project {project:?} is not supported",
+                    s.project
+                )));
+            }
+            if s.refresh {
                 return Err(ApiError::bad_request(
-                    "Copying from a snapshot is not supported",
+                    "Refreshing an existing instance is not supported",
                 ));
             }
-            InstanceSource::Copy {
-                source: body.source.source.clone(),
-                instance_only: body.source.instance_only || body.source.container_only,
+            match s.source.split_once('/') {
+                // `INSTANCE/SNAPSHOT`: a new instance from the snapshot, without snapshots.
+                Some((instance, snapshot)) => {
+                    if instance.is_empty() || snapshot.is_empty() || snapshot.contains('/') {
+                        return Err(ApiError::bad_request(format!(
+                            "Invalid source snapshot {:?}: expected INSTANCE/SNAPSHOT",
+                            s.source
+                        )));
+                    }
+                    InstanceSource::Snapshot {
+                        source: instance.to_string(),
+                        snapshot: snapshot.to_string(),
+                    }
+                }
+                None => InstanceSource::Copy {
+                    source: s.source.clone(),
+                    instance_only: s.instance_only || s.container_only,
+                },
             }
         }
         other => {
@@ -354,7 +379,7 @@ async fn create(st: Arc<ApiState>, mut req: Req, project: &str) -> Result<Reply,
         }
     };
     let mut names = vec![name.as_str()];
-    if let InstanceSource::Copy { source, .. } = &source {
+    if let InstanceSource::Copy { source, .. } | InstanceSource::Snapshot { source, .. } = &source {
         names.push(source);
     }
     let res = resources(project, &names);

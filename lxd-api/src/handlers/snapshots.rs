@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use hyper::Method;
+use lxd_core::Lxd;
 use serde_json::json;
 
 use super::instances::{resources, snapshots_of};
@@ -119,10 +120,42 @@ pub async fn entity(
             if body.migration {
                 return Err(ApiError::bad_request("Migration is not supported"));
             }
-            Err(ApiError::bad_request(format!(
-                "Renaming snapshot {snap:?} to {:?} is not supported",
-                body.name
-            )))
+            let new_name = body.name;
+            // Refused before an operation is made, as LXD does.
+            Lxd::check_snapshot_name(&new_name)?;
+            if st
+                .lxd
+                .store()
+                .snapshot(project, name, &new_name)
+                .await
+                .is_ok()
+            {
+                return Err(ApiError::conflict(format!(
+                    "Name '{name}/{new_name}' already in use"
+                )));
+            }
+            let res = resources(project, &[name]);
+            let (project, name, snap) = (project.to_string(), name.to_string(), snap.to_string());
+            let st2 = st.clone();
+            task(
+                &st,
+                NewOp::task(&project, "Renaming snapshot", &res),
+                move |_op| async move {
+                    st2.lxd
+                        .rename_snapshot(&project, &name, &snap, &new_name)
+                        .await?;
+                    st2.events.lifecycle(
+                        &project,
+                        "instance-snapshot-renamed",
+                        &url(
+                            &format!("/1.0/instances/{name}/snapshots/{new_name}"),
+                            &project,
+                        ),
+                        json!({"old_name": snap}),
+                    );
+                    Ok(())
+                },
+            )
         }
         _ => Err(ApiError::method_not_allowed()),
     }

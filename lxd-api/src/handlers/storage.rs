@@ -6,8 +6,8 @@ use hyper::Method;
 use lxd_core::store::{StoragePoolRecord, StoreOp, VolumeKey, VolumeRecord, VolumeType};
 use serde_json::{json, Value};
 
-use super::util::{list, merge_patch, to_value, url};
-use crate::server::{ApiError, ApiState, Reply, Req};
+use super::util::{list, merge_patch, task, to_value, url};
+use crate::server::{ApiError, ApiState, NewOp, Reply, Req};
 use crate::types::{self, Timestamp};
 
 fn status(s: &str) -> String {
@@ -278,7 +278,7 @@ pub async fn volumes(
                 return Err(ApiError::bad_request("Only custom volumes can be created"));
             }
             if !body.source.r#type.is_empty() {
-                return Err(ApiError::bad_request("Copying volumes is not supported"));
+                return copy_volume(st, &project, pool, body).await;
             }
             let p = st.lxd.pool(pool)?;
             let staged = p
@@ -292,6 +292,116 @@ pub async fn volumes(
         }
         _ => Err(ApiError::method_not_allowed()),
     }
+}
+
+/// `POST /1.0/storage-pools/POOL/volumes/custom` with `source.type=copy`: a copy of a custom
+/// volume of the same pool and project (with its snapshots unless `volume_only`), or of one of
+/// its snapshots (`source.name` = `VOLUME/SNAPSHOT`), made by an operation as in LXD. What
+/// can be checked at once (names, the source, a taken name) is refused before the operation.
+async fn copy_volume(
+    st: Arc<ApiState>,
+    project: &str,
+    pool: &str,
+    body: types::StorageVolumesPost,
+) -> Result<Reply, ApiError> {
+    let src = &body.source;
+    if src.r#type != "copy" {
+        return Err(ApiError::bad_request(format!(
+            "Storage volume source type {:?} is not supported",
+            src.r#type
+        )));
+    }
+    if body.name.is_empty() {
+        return Err(ApiError::bad_request("No name provided"));
+    }
+    if src.name.is_empty() {
+        return Err(ApiError::bad_request("No source volume name provided"));
+    }
+    let src_pool = if src.pool.is_empty() {
+        pool
+    } else {
+        src.pool.as_str()
+    };
+    st.lxd.store().pool(src_pool).await?;
+    if src_pool != pool {
+        return Err(ApiError::bad_request(format!(
+            "Copying storage volume {:?} from storage pool {src_pool:?} to storage pool {pool:?} is not supported",
+            src.name
+        )));
+    }
+    if !src.project.is_empty() && src.project != project {
+        return Err(ApiError::bad_request(format!(
+            "Copying storage volume {:?} from project {:?} to project {project:?} is not supported",
+            src.name, src.project
+        )));
+    }
+    if src.refresh {
+        return Err(ApiError::bad_request(
+            "Refreshing an existing storage volume is not supported",
+        ));
+    }
+    let key = |name: &str| VolumeKey {
+        pool: pool.into(),
+        project: project.into(),
+        volume_type: VolumeType::Custom,
+        name: name.into(),
+    };
+    let (src_name, src_snap) = match src.name.split_once('/') {
+        Some((v, s)) => (v.to_string(), Some(s.to_string())),
+        None => (src.name.clone(), None),
+    };
+    st.lxd.store().volume(&key(&src_name)).await?;
+    if let Some(snap) = &src_snap {
+        let snaps = st.lxd.store().volume_snapshots(&key(&src_name)).await?;
+        if !snaps.iter().any(|s| &s.name == snap) {
+            return Err(ApiError::not_found("Storage volume snapshot not found"));
+        }
+    }
+    if st.lxd.store().volume(&key(&body.name)).await.is_ok() {
+        return Err(ApiError::conflict(format!(
+            "Storage volume {:?} already exists on storage pool {pool:?}",
+            body.name
+        )));
+    }
+    let p = st.lxd.pool(pool)?;
+    let with_snapshots = !src.volume_only;
+    let (project, pool) = (project.to_string(), pool.to_string());
+    let st2 = st.clone();
+    task(
+        &st,
+        NewOp::task(&project, "Copying storage volume", &[]),
+        move |_op| async move {
+            let t = VolumeType::Custom;
+            let staged = match &src_snap {
+                Some(snap) => {
+                    p.create_volume_from_snapshot(
+                        t,
+                        &project,
+                        &src_name,
+                        snap,
+                        &body.name,
+                        body.config,
+                    )
+                    .await?
+                }
+                None => {
+                    p.copy_volume(t, &project, &src_name, &body.name, with_snapshots)
+                        .await?
+                }
+            };
+            staged.commit(&**st2.lxd.store()).await?;
+            st2.events.lifecycle(
+                &project,
+                "storage-volume-created",
+                &url(
+                    &format!("/1.0/storage-pools/{pool}/volumes/custom/{}", body.name),
+                    &project,
+                ),
+                json!({"type": "custom"}),
+            );
+            Ok(())
+        },
+    )
 }
 
 /// `/1.0/storage-pools/POOL/volumes/TYPE/NAME`.

@@ -1,6 +1,6 @@
-//! Instance operations of [`Lxd`]: create (from an image, empty, or as a copy), start, stop,
-//! snapshot, restore, copy, rename, delete, each recorded through the [`ClusterStore`] and
-//! undone on failure.
+//! Instance operations of [`Lxd`]: create (from an image, empty, as a copy of an instance or of
+//! one of its snapshots), start, stop, snapshot, rename a snapshot, restore, copy, rename,
+//! delete, each recorded through the [`ClusterStore`] and undone on failure.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -32,6 +32,14 @@ pub enum InstanceSource {
         source: String,
         /// Leave its snapshots behind.
         instance_only: bool,
+    },
+    /// A copy of a snapshot of another instance of the same project: the snapshot's files
+    /// and configuration, without snapshots of its own.
+    Snapshot {
+        /// The instance the snapshot belongs to.
+        source: String,
+        /// The snapshot.
+        snapshot: String,
     },
 }
 
@@ -139,6 +147,25 @@ fn copyable(key: &str) -> bool {
     !key.starts_with("volatile.")
         || key == "volatile.base_image"
         || key == "volatile.last_state.idmap"
+}
+
+/// Checks a snapshot name: usable in a URL segment, as LXD requires (no `/`, `?`, `&`, `+`),
+/// and as a file name (not empty, `.` or `..`, no control characters).
+fn validate_snapshot_name(name: &str) -> Result<()> {
+    let reason = if name.is_empty() {
+        "Cannot be empty".to_string()
+    } else if let Some(c) = ["/", "?", "&", "+"].into_iter().find(|c| name.contains(c)) {
+        format!("Cannot contain {c:?}")
+    } else if name == "." || name == ".." {
+        format!("Cannot be {name:?}")
+    } else if name.chars().any(char::is_control) {
+        "Cannot contain control characters".to_string()
+    } else {
+        return Ok(());
+    };
+    Err(Error::Invalid(format!(
+        "Invalid snapshot name {name:?}: {reason}"
+    )))
 }
 
 impl Lxd {
@@ -272,25 +299,38 @@ impl Lxd {
             }
             .into());
         }
-        let source_rec = match &req.source {
+        // The source instance of a copy, and what the copy inherits: the instance's own
+        // configuration, devices and profiles, or those recorded with the snapshot.
+        let (source_rec, inherited) = match &req.source {
             InstanceSource::Copy { source, .. } => {
-                Some(self.store.instance(&req.project, source).await?)
+                let src = self.store.instance(&req.project, source).await?;
+                let inherited = (
+                    src.config.clone(),
+                    src.devices.clone(),
+                    src.profiles.clone(),
+                );
+                (Some(src), Some(inherited))
             }
-            _ => None,
+            InstanceSource::Snapshot { source, snapshot } => {
+                let src = self.store.instance(&req.project, source).await?;
+                let snap = self.store.snapshot(&req.project, source, snapshot).await?;
+                (Some(src), Some((snap.config, snap.devices, snap.profiles)))
+            }
+            InstanceSource::Image(_) | InstanceSource::None => (None, None),
         };
-        let profiles = req.profiles.clone().unwrap_or_else(|| match &source_rec {
-            Some(s) => s.profiles.clone(),
+        let profiles = req.profiles.clone().unwrap_or_else(|| match &inherited {
+            Some((_, _, profiles)) => profiles.clone(),
             None => vec!["default".to_string()],
         });
         let mut config = req.config.clone();
         let mut devices = req.devices.clone();
-        if let Some(src) = &source_rec {
-            for (k, v) in &src.config {
+        if let Some((src_config, src_devices, _)) = &inherited {
+            for (k, v) in src_config {
                 if copyable(k) {
                     config.entry(k.clone()).or_insert_with(|| v.clone());
                 }
             }
-            for (k, v) in &src.devices {
+            for (k, v) in src_devices {
                 devices.entry(k.clone()).or_insert_with(|| v.clone());
             }
         }
@@ -380,12 +420,7 @@ impl Lxd {
                 instance_only,
             } => {
                 let src = source_rec.as_ref().expect("loaded above");
-                let (_, src_devices) = self.expanded(src).await?;
-                if root_pool(&src_devices)? != pool.name() {
-                    return Err(Error::Invalid(
-                        "Copying an instance to another storage pool is not supported".into(),
-                    ));
-                }
+                self.check_same_pool(src, &pool).await?;
                 rec.config
                     .insert("volatile.apply_template".into(), "copy".into());
                 if !instance_only {
@@ -402,6 +437,21 @@ impl Lxd {
                     source,
                     &req.name,
                     !instance_only,
+                )
+                .await?
+            }
+            InstanceSource::Snapshot { source, snapshot } => {
+                let src = source_rec.as_ref().expect("loaded above");
+                self.check_same_pool(src, &pool).await?;
+                rec.config
+                    .insert("volatile.apply_template".into(), "copy".into());
+                pool.create_volume_from_snapshot(
+                    VolumeType::Container,
+                    &req.project,
+                    source,
+                    snapshot,
+                    &req.name,
+                    vol_config,
                 )
                 .await?
             }
@@ -564,11 +614,7 @@ impl Lxd {
     /// Takes a snapshot of an instance's root volume (running or stopped) and records the
     /// instance's configuration with it.
     pub async fn snapshot_instance(&self, project: &str, name: &str, snapshot: &str) -> Result<()> {
-        if snapshot.contains('/') || snapshot.is_empty() {
-            return Err(Error::Invalid(format!(
-                "Invalid snapshot name {snapshot:?}"
-            )));
-        }
+        validate_snapshot_name(snapshot)?;
         let lock = self.lock_for(Self::instance_key(project, name));
         let _g = lock.lock().await;
         let rec = self.store.instance(project, name).await?;
@@ -598,6 +644,66 @@ impl Lxd {
                 created_at: now(),
                 expires_at: 0,
             }),
+        );
+        staged.commit(&**self.store()).await
+    }
+
+    /// Checks a snapshot name as snapshots and renames of snapshots do: usable in a URL
+    /// segment, as LXD requires (no `/`, `?`, `&`, `+`), and as a file name (not empty, `.`
+    /// or `..`, no control characters). The error names the name and the reason.
+    pub fn check_snapshot_name(name: &str) -> Result<()> {
+        validate_snapshot_name(name)
+    }
+
+    /// Refuses a copy of `src` (or of one of its snapshots) onto another pool than its own.
+    async fn check_same_pool(&self, src: &InstanceRecord, pool: &Pool) -> Result<()> {
+        let (_, src_devices) = self.expanded(src).await?;
+        let src_pool = root_pool(&src_devices)?;
+        if src_pool != pool.name() {
+            return Err(Error::Invalid(format!(
+                "Copying instance {:?} from storage pool {src_pool:?} to storage pool {:?} is not supported",
+                src.name,
+                pool.name()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Renames an instance snapshot: its volume's snapshot (files and record) and its record,
+    /// together; the files are renamed back if the records cannot be written. A name that is
+    /// invalid or taken is refused before anything changes.
+    pub async fn rename_snapshot(
+        &self,
+        project: &str,
+        name: &str,
+        snapshot: &str,
+        new_name: &str,
+    ) -> Result<()> {
+        validate_snapshot_name(new_name)?;
+        let lock = self.lock_for(Self::instance_key(project, name));
+        let _g = lock.lock().await;
+        let rec = self.store.instance(project, name).await?;
+        self.store.snapshot(project, name, snapshot).await?;
+        if self.store.snapshot(project, name, new_name).await.is_ok() {
+            return Err(StoreError::AlreadyExists {
+                kind: "Snapshot",
+                name: format!("{name}/{new_name}"),
+            }
+            .into());
+        }
+        let (_, devices) = self.expanded(&rec).await?;
+        let pool = self.pool(&root_pool(&devices)?)?;
+        let mut staged = pool
+            .rename_snapshot(VolumeType::Container, project, name, snapshot, new_name)
+            .await?;
+        staged.ops.insert(
+            0,
+            StoreOp::RenameSnapshot {
+                project: project.to_string(),
+                instance: name.to_string(),
+                name: snapshot.to_string(),
+                new_name: new_name.to_string(),
+            },
         );
         staged.commit(&**self.store()).await
     }
@@ -686,6 +792,28 @@ impl Lxd {
             self.start_instance(project, name).await?;
         }
         Ok(())
+    }
+
+    /// Creates a new instance from a snapshot of another: the snapshot's files and
+    /// configuration, without snapshots.
+    pub async fn copy_snapshot(
+        &self,
+        project: &str,
+        source: &str,
+        snapshot: &str,
+        target: &str,
+    ) -> Result<InstanceRecord> {
+        let req = CreateInstance {
+            project: project.to_string(),
+            ..CreateInstance::new(
+                target,
+                InstanceSource::Snapshot {
+                    source: source.to_string(),
+                    snapshot: snapshot.to_string(),
+                },
+            )
+        };
+        self.create_instance(req).await
     }
 
     /// Copies an instance (and its snapshots unless `instance_only`) to a new instance.

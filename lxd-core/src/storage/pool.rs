@@ -422,6 +422,119 @@ impl Pool {
         Ok(staged)
     }
 
+    /// The record of a volume snapshot, or `Snapshot "NAME/SNAP" not found`.
+    async fn snapshot_record(
+        &self,
+        t: VolumeType,
+        project: &str,
+        name: &str,
+        snap: &str,
+    ) -> Result<VolumeSnapshotRecord> {
+        self.store
+            .volume_snapshots(&self.key(t, project, name))
+            .await?
+            .into_iter()
+            .find(|s| s.name == snap)
+            .ok_or_else(|| {
+                crate::store::StoreError::NotFound {
+                    kind: "Snapshot",
+                    name: format!("{name}/{snap}"),
+                }
+                .into()
+            })
+    }
+
+    /// Creates the volume `dst` as a copy of the snapshot `snap` of `src` (same type and
+    /// project, on this pool), with no snapshots of its own and the configuration `config`
+    /// (its `size` is applied).
+    pub async fn create_volume_from_snapshot(
+        &self,
+        t: VolumeType,
+        project: &str,
+        src: &str,
+        snap: &str,
+        dst: &str,
+        config: ConfigMap,
+    ) -> Result<Staged> {
+        valid_volume_name(dst)?;
+        self.driver.validate_volume(&config)?;
+        let src_rec = self.store.volume(&self.key(t, project, src)).await?;
+        self.snapshot_record(t, project, src, snap).await?;
+        let src_vol = self.vol(t, project, src, src_rec.config.clone());
+        let dst_vol = self.vol(t, project, dst, config.clone());
+        let (d, i, v, s) = (
+            self.driver.clone(),
+            self.info.clone(),
+            dst_vol.clone(),
+            snap.to_string(),
+        );
+        blocking(move || d.create_volume_from_snapshot(&i, &v, &src_vol, &s)).await?;
+        let mut staged = Staged::new();
+        staged.revert.add(self.undo_delete(&dst_vol));
+        self.apply_size_async(&dst_vol).await?;
+        staged.ops.push(StoreOp::CreateVolume(VolumeRecord {
+            description: src_rec.description,
+            content_type: src_rec.content_type,
+            ..self.record(t, project, dst, config)
+        }));
+        Ok(staged)
+    }
+
+    /// Renames a volume snapshot: its files, and its record (in the returned ops). The
+    /// transaction refuses a name that is taken, and the revert guard renames the files back.
+    pub async fn rename_snapshot(
+        &self,
+        t: VolumeType,
+        project: &str,
+        name: &str,
+        snap: &str,
+        new_name: &str,
+    ) -> Result<Staged> {
+        valid_volume_name(new_name).map_err(|_| {
+            Error::Invalid(format!(
+                "Invalid snapshot name {new_name:?}: not usable as a file name"
+            ))
+        })?;
+        let vol_rec = self.store.volume(&self.key(t, project, name)).await?;
+        let rec = self.snapshot_record(t, project, name, snap).await?;
+        let vol = self.vol(t, project, name, vol_rec.config);
+        let (d, i, v, from, to) = (
+            self.driver.clone(),
+            self.info.clone(),
+            vol.clone(),
+            snap.to_string(),
+            new_name.to_string(),
+        );
+        blocking(move || d.rename_snapshot(&i, &v, &from, &to)).await?;
+        let mut staged = Staged::new();
+        {
+            let (d, i, from, to) = (
+                self.driver.clone(),
+                self.info.clone(),
+                snap.to_string(),
+                new_name.to_string(),
+            );
+            staged.revert.add(move || {
+                if let Err(e) = d.rename_snapshot(&i, &vol, &to, &from) {
+                    tracing::error!(volume = vol.name, snapshot = to, "renaming back: {e}");
+                }
+            });
+        }
+        // The store has no rename of a volume snapshot: the record is replaced, in one
+        // transaction, keeping its description, configuration and expiry.
+        staged.ops.push(StoreOp::DeleteVolumeSnapshot {
+            key: self.key(t, project, name),
+            name: snap.to_string(),
+        });
+        staged
+            .ops
+            .push(StoreOp::CreateVolumeSnapshot(VolumeSnapshotRecord {
+                name: new_name.to_string(),
+                ..rec
+            }));
+        Ok(staged)
+    }
+
     /// Takes a snapshot of a volume.
     pub async fn snapshot_volume(
         &self,

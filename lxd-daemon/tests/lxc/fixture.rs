@@ -391,6 +391,16 @@ impl Drop for Daemon {
                 .filter_map(|l| l.split(',').next())
                 .filter(|l| !l.is_empty())
             {
+                // Custom volumes a test left would keep the pool.
+                let vols = self.lxc(&["storage", "volume", "list", p, "-f", "csv"]);
+                for v in vols
+                    .stdout
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("custom,"))
+                    .filter_map(|l| l.split(',').next())
+                {
+                    let _ = self.lxc(&["storage", "volume", "delete", p, v]);
+                }
                 let _ = self.lxc(&["storage", "delete", p]);
             }
             self.terminate();

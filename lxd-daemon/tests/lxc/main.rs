@@ -8,6 +8,7 @@ mod fixture;
 mod instances;
 mod network;
 mod smoke;
+mod snapshots;
 
 use libtest_mimic::{Arguments, Trial};
 
@@ -78,6 +79,11 @@ fn main() {
         network::bad_input_is_refused,
         network::init_auto_bridge_restart_and_shutdown,
         network::init_interactive_asks_for_a_bridge,
+        snapshots::rename_and_copy_from_snapshot_dir,
+        snapshots::rename_and_copy_from_snapshot_btrfs,
+        snapshots::rename_and_copy_from_snapshot_zfs,
+        snapshots::rename_and_copy_from_snapshot_zfs_full_copies,
+        snapshots::custom_volume_copy,
     ];
     let conclusion = libtest_mimic::run(&args, tests);
     fixture::remove_busybox_image();
