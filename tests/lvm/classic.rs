@@ -81,6 +81,19 @@ pub fn classic_lifecycle() -> TestResult {
         lxd.stop_instance("default", "c2", true, Duration::ZERO)
             .await?;
 
+        // Copy from a snapshot: a classic volume of its own filled with the snapshot's files.
+        lxd.copy_snapshot("default", "c1", "s2", "c3").await?;
+        let c3 = site.container_lv("c3");
+        ensure!(lv_field(&vg, &c3, "origin").as_deref() == Some(""));
+        ensure!(lv_field(&vg, &c3, "lv_attr")
+            .unwrap_or_default()
+            .starts_with("-w"));
+        ensure!(lxd.store().snapshots("default", "c3").await?.is_empty());
+        ensure!(site.read_file("c3", "rootfs/root/f").await?.trim() == "two");
+        ensure!(site.read_file("c3", "rootfs/root/new").await?.is_empty());
+        lxd.delete_instance("default", "c3", false).await?;
+        ensure!(lv_field(&vg, &c3, "lv_name").is_none());
+
         // Grow a classic volume with its filesystem; rename with snapshots; delete.
         let pool = site.pool();
         pool.set_quota(VolumeType::Container, "default", "c2", Some("100MiB"))

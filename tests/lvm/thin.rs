@@ -160,6 +160,26 @@ pub fn thin_lifecycle() -> TestResult {
         lxd.stop_instance("default", "a3", true, Duration::ZERO)
             .await?;
 
+        // Copy from a snapshot: a writable thin snapshot of the snapshot's volume, with the
+        // snapshot's files (a1 itself holds "before" now) and no snapshots of its own.
+        lxd.copy_snapshot("default", "a1", "s2", "a7").await?;
+        ensure!(
+            lv_field(&vg, &site.container_lv("a7"), "origin")
+                == Some(format!("{}-s2", site.container_lv("a1")))
+        );
+        ensure!(lxd.store().snapshots("default", "a7").await?.is_empty());
+        ensure!(site.read_file("a7", "rootfs/root/file").await?.trim() == "two");
+        lxd.start_instance("default", "a7").await?;
+        ensure!(
+            site.sh("a7", "hostname; cat /root/file")
+                .await?
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                == ["a7", "two"]
+        );
+        lxd.delete_instance("default", "a7", true).await?;
+        ensure!(lv_field(&vg, &site.container_lv("a7"), "lv_name").is_none());
+
         // Copy without snapshots, then rename it (stopped).
         lxd.copy_instance("default", "a3", "a-4", true).await?;
         ensure!(lxd.store().snapshots("default", "a-4").await?.is_empty());

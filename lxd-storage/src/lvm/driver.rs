@@ -124,6 +124,16 @@ impl StorageDriver for LvmDriver {
         vols(pool, |v| v.copy(vol, src, snapshots))
     }
 
+    fn create_volume_from_snapshot(
+        &self,
+        pool: &PoolInfo,
+        vol: &VolumeInfo,
+        src: &VolumeInfo,
+        snapshot: &str,
+    ) -> lxd_core::Result<()> {
+        vols(pool, |v| v.copy_from_snapshot(vol, src, snapshot))
+    }
+
     fn delete_volume(&self, pool: &PoolInfo, vol: &VolumeInfo) -> lxd_core::Result<()> {
         vols(pool, |v| v.delete(vol))
     }

@@ -366,6 +366,53 @@ impl<'a> Volumes<'a> {
         Ok(())
     }
 
+    /// Creates `vol` from `src`'s snapshot: a writable thin snapshot of the snapshot's volume,
+    /// or, without a thin pool, a new classic volume of the snapshot's size filled with its
+    /// files.
+    pub fn copy_from_snapshot(
+        &self,
+        vol: &VolumeInfo,
+        src: &VolumeInfo,
+        snapshot: &str,
+    ) -> Result<()> {
+        let lv = self.lv(vol)?;
+        let snap_lv = self.snap_lv(src, snapshot)?;
+        let inv = self.inventory()?;
+        let size = inv.require(&snap_lv)?.size;
+        inv.absent(&lv, "logical volume")?;
+        if self.pc.thinpool.is_some() {
+            self.snapshot(&snap_lv, &lv, true)?;
+            if let Err(e) = mount_point(&vol.path(self.pool)) {
+                let _ = self.remove_lv(&lv);
+                return Err(e);
+            }
+            return Ok(());
+        }
+        let fs = self.fs_of(&snap_lv)?;
+        let mut made = false;
+        let r = (|| -> Result<()> {
+            self.create_lv(&lv, round_size("size", size)?)?;
+            made = true;
+            fs.make(&self.activate(&lv)?)?;
+            let from = self.access_snapshot(src, snapshot, &snap_lv)?;
+            let dst = self.temp_mount(&lv, false, false)?;
+            empty_dir(dst.path())?;
+            let copied = copy_tree(from.path(), dst.path(), &CopyOptions::default());
+            dst.release()?;
+            from.release()?;
+            copied?;
+            mount_point(&vol.path(self.pool))
+        })();
+        if let Err(e) = r {
+            if made {
+                let _ = self.remove_lv(&lv);
+            }
+            let _ = remove_mount_point(&vol.path(self.pool));
+            return Err(e);
+        }
+        Ok(())
+    }
+
     fn undo_copy(&self, vol: &VolumeInfo, lvs: &[String], snapshots: &[String]) {
         for lv in lvs.iter().rev() {
             let _ = self.remove_lv(lv);
