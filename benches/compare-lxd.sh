@@ -21,7 +21,9 @@ ms() { local t0 t1; t0=$(date +%s%N); "$@" >/dev/null; t1=$(date +%s%N); echo $(
 median() { sort -n | awk '{a[NR]=$1} END {printf "%.1f", a[int((NR+1)/2)]/1000}'; }
 
 bash "$ANCHOR_SH" install start init images
-lxc delete -f $(lxc list -c n -f csv) 2>/dev/null || true
+left=$(lxc list -c n -f csv)
+[ -z "$left" ] || lxc delete -f $left
+sync
 
 # The real LXD: pool "dir" (dir on the root fs) and "bt" (btrfs on a loop file).
 for pool in dir bt; do
@@ -42,8 +44,10 @@ for pool in dir bt; do
 done
 bash "$ANCHOR_SH" stop clean
 
-# lxd-rs, same operations, same run.
-LXD_BENCH_QUICK=1 cargo bench -q -p lxd-benches --bench storage 2>/dev/null | grep -P '\t' > "$OUT/rs.tsv"
+# lxd-rs, same operations, same run, on the same pool kinds. Each side starts with the
+# other's writes (and LXD's deletes) flushed, so neither measures the other's writeback.
+sync
+LXD_BENCH_KINDS=dir-ext4,btrfs LXD_BENCH_QUICK=1 cargo bench -q -p lxd-benches --bench storage 2>/dev/null | grep -P '\t' > "$OUT/rs.tsv"
 
 printf '\n| operation | LXD 5.0.2 (lxc, ms) | lxd-rs (ms) | ratio |\n|---|---|---|---|\n'
 while IFS=$'\t' read -r op lxd; do
