@@ -37,6 +37,7 @@ pub mod codes;
 pub mod error;
 pub mod kind;
 mod lookup;
+mod packed;
 mod raw;
 mod read;
 mod rows;

@@ -1,6 +1,8 @@
-//! Reading and writing the key/value tables (`*_config`, `images_properties`) and the device
-//! tables (`*_devices` with their `*_devices_config`) that LXD hangs off its objects, and the
-//! SQL that converts LXD's DATETIME text to and from seconds since the epoch.
+//! Reading and writing the key/value tables (`*_config`, `images_properties`) and writing the
+//! device tables (`*_devices` with their `*_devices_config`) that LXD hangs off its objects
+//! (instances, snapshots and profiles read theirs packed into their own rows: see
+//! [`crate::packed`]), and the SQL that converts LXD's DATETIME text to and from seconds since
+//! the epoch.
 
 use std::collections::HashMap;
 
@@ -24,8 +26,10 @@ pub(crate) fn nullable_time(t: i64) -> Option<i64> {
     (t != 0).then_some(t)
 }
 
-/// How many ids one `IN (...)` list holds.
-pub(crate) const CHUNK: usize = 500;
+/// SQL for the set of ids bound as the JSON array `?1` (see [`id_json`]): one statement text
+/// for any number of ids, so it is prepared once and cached, where a literal `IN (1,2,...)`
+/// list would be a new statement (and a new cache entry) for every set of ids.
+pub(crate) const IDS: &str = "SELECT value FROM json_each(?1)";
 
 /// A key/value table hanging off an object table.
 #[derive(Debug, Clone, Copy)]
@@ -189,27 +193,28 @@ pub(crate) async fn load_node_kv(
 ) -> StoreResult<HashMap<i64, ConfigMap>> {
     let what = || format!("reading {} config", t.what);
     let mut out: HashMap<i64, ConfigMap> = HashMap::new();
-    for chunk in ids.chunks(CHUNK) {
-        let sql = format!(
-            "SELECT {owner}, key, value FROM {table} \
-             WHERE {owner} IN ({ids}) AND (node_id = ? OR node_id IS NULL)",
-            owner = t.owner,
-            table = t.table,
-            ids = id_list(chunk),
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(node)
-            .fetch_all(&mut *conn)
-            .await
-            .ctx(what)?;
-        for row in rows {
-            let id: i64 = row.try_get(0).ctx(what)?;
-            let key: String = row.try_get(1).ctx(what)?;
-            let value: Option<String> = row.try_get(2).ctx(what)?;
-            out.entry(id)
-                .or_default()
-                .insert(key, value.unwrap_or_default());
-        }
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let sql = format!(
+        "SELECT {owner}, key, value FROM {table} \
+         WHERE {owner} IN ({IDS}) AND (node_id = ?2 OR node_id IS NULL)",
+        owner = t.owner,
+        table = t.table,
+    );
+    let rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(id_json(ids))
+        .bind(node)
+        .fetch_all(&mut *conn)
+        .await
+        .ctx(what)?;
+    for row in rows {
+        let id: i64 = row.try_get(0).ctx(what)?;
+        let key: String = row.try_get(1).ctx(what)?;
+        let value: Option<String> = row.try_get(2).ctx(what)?;
+        out.entry(id)
+            .or_default()
+            .insert(key, value.unwrap_or_default());
     }
     Ok(out)
 }
@@ -249,9 +254,18 @@ pub(crate) const SNAPSHOT_DEVICES: DeviceTables = DeviceTables {
     device: "instance_snapshot_device_id",
 };
 
-/// Ids as a comma-separated list for `IN (...)`.
-pub(crate) fn id_list(ids: &[i64]) -> String {
-    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+/// Ids as the JSON array bound for [`IDS`].
+pub(crate) fn id_json(ids: &[i64]) -> String {
+    let mut out = String::with_capacity(ids.len() * 4 + 2);
+    out.push('[');
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&id.to_string());
+    }
+    out.push(']');
+    out
 }
 
 /// The key/value maps of the owners `ids` (owners without keys are absent).
@@ -261,25 +275,26 @@ pub(crate) async fn load_kv(
     ids: &[i64],
 ) -> StoreResult<HashMap<i64, ConfigMap>> {
     let mut out: HashMap<i64, ConfigMap> = HashMap::new();
-    for chunk in ids.chunks(CHUNK) {
-        let sql = format!(
-            "SELECT {owner}, key, value FROM {table} WHERE {owner} IN ({ids})",
-            owner = t.owner,
-            table = t.table,
-            ids = id_list(chunk),
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .fetch_all(&mut *conn)
-            .await
-            .ctx(|| format!("reading {}", t.table))?;
-        for row in rows {
-            let owner: i64 = row.try_get(0).ctx(|| format!("reading {}", t.table))?;
-            let key: String = row.try_get(1).ctx(|| format!("reading {}", t.table))?;
-            let value: Option<String> = row.try_get(2).ctx(|| format!("reading {}", t.table))?;
-            out.entry(owner)
-                .or_default()
-                .insert(key, value.unwrap_or_default());
-        }
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let sql = format!(
+        "SELECT {owner}, key, value FROM {table} WHERE {owner} IN ({IDS})",
+        owner = t.owner,
+        table = t.table,
+    );
+    let rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(id_json(ids))
+        .fetch_all(&mut *conn)
+        .await
+        .ctx(|| format!("reading {}", t.table))?;
+    for row in rows {
+        let owner: i64 = row.try_get(0).ctx(|| format!("reading {}", t.table))?;
+        let key: String = row.try_get(1).ctx(|| format!("reading {}", t.table))?;
+        let value: Option<String> = row.try_get(2).ctx(|| format!("reading {}", t.table))?;
+        out.entry(owner)
+            .or_default()
+            .insert(key, value.unwrap_or_default());
     }
     Ok(out)
 }
@@ -345,86 +360,6 @@ pub(crate) async fn set_kv(
         .await
         .ctx(|| format!("writing {} key {key:?}", t.table))?;
     Ok(())
-}
-
-/// Ordered name lists of the owners `ids`: `sql` selects (owner id, name) in order and holds
-/// `{ids}` where the id list goes.
-pub(crate) async fn load_names(
-    conn: &mut SqliteConnection,
-    sql: &str,
-    ids: &[i64],
-) -> StoreResult<HashMap<i64, Vec<String>>> {
-    let mut out: HashMap<i64, Vec<String>> = HashMap::new();
-    for chunk in ids.chunks(CHUNK) {
-        let q = sql.replace("{ids}", &id_list(chunk));
-        let rows = sqlx::query(AssertSqlSafe(q))
-            .fetch_all(&mut *conn)
-            .await
-            .ctx(|| "reading profile lists".to_string())?;
-        for row in rows {
-            let owner: i64 = row.try_get(0).ctx(|| "reading profile lists".to_string())?;
-            let name: String = row.try_get(1).ctx(|| "reading profile lists".to_string())?;
-            out.entry(owner).or_default().push(name);
-        }
-    }
-    Ok(out)
-}
-
-/// The devices of the owners `ids`, each with its `type` key rebuilt from LXD's type code.
-pub(crate) async fn load_devices(
-    conn: &mut SqliteConnection,
-    t: DeviceTables,
-    ids: &[i64],
-) -> StoreResult<HashMap<i64, Devices>> {
-    let what = || format!("reading {}", t.devices);
-    let mut out: HashMap<i64, Devices> = HashMap::new();
-    for chunk in ids.chunks(CHUNK) {
-        let list = id_list(chunk);
-        let sql = format!(
-            "SELECT id, {owner}, name, type FROM {devices} WHERE {owner} IN ({list})",
-            owner = t.owner,
-            devices = t.devices,
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .fetch_all(&mut *conn)
-            .await
-            .ctx(what)?;
-        // device id -> (owner, device name)
-        let mut names: HashMap<i64, (i64, String)> = HashMap::new();
-        for row in rows {
-            let id: i64 = row.try_get(0).ctx(what)?;
-            let owner: i64 = row.try_get(1).ctx(what)?;
-            let name: String = row.try_get(2).ctx(what)?;
-            let code: i64 = row.try_get(3).ctx(what)?;
-            let mut config = lxd_core::store::DeviceConfig::new();
-            config.insert("type".into(), codes::device_type_name(code)?.to_string());
-            out.entry(owner).or_default().insert(name.clone(), config);
-            names.insert(id, (owner, name));
-        }
-        let sql = format!(
-            "SELECT c.{device}, c.key, c.value FROM {config} c \
-             JOIN {devices} d ON d.id = c.{device} WHERE d.{owner} IN ({list})",
-            device = t.device,
-            config = t.config,
-            devices = t.devices,
-            owner = t.owner,
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .fetch_all(&mut *conn)
-            .await
-            .ctx(what)?;
-        for row in rows {
-            let device: i64 = row.try_get(0).ctx(what)?;
-            let key: String = row.try_get(1).ctx(what)?;
-            let value: Option<String> = row.try_get(2).ctx(what)?;
-            if let Some((owner, name)) = names.get(&device) {
-                if let Some(config) = out.get_mut(owner).and_then(|d| d.get_mut(name)) {
-                    config.insert(key, value.unwrap_or_default());
-                }
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// Replaces an owner's devices: the `type` key goes to the device row as LXD's code, the other

@@ -11,6 +11,7 @@ use lxd_core::store::{
     StoragePoolRecord, StoreError, StoreOp, StoreResult, VolumeKey, VolumeRecord,
     VolumeSnapshotRecord,
 };
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{SqliteConnection, SqlitePool, Transaction};
 
@@ -20,10 +21,14 @@ use crate::read;
 use crate::schema::{self, Kind};
 use crate::{raw, write};
 
-/// Connections of the global database's pool (sqlite serialises writers anyway).
-const GLOBAL_CONNECTIONS: u32 = 4;
-/// Connections of the local database's pool.
-const LOCAL_CONNECTIONS: u32 = 2;
+/// Connections of the global database's pool: sqlite serialises writers anyway, and each
+/// connection is a thread with its own copy of the schema, page cache and prepared
+/// statements, so two (a read can go on beside a write) are what a small host needs.
+const GLOBAL_CONNECTIONS: u32 = 2;
+/// Connections of the local database's pool (only `lxd sql local` reads it).
+const LOCAL_CONNECTIONS: u32 = 1;
+/// How long an unused connection of the local database stays open.
+const LOCAL_IDLE: Duration = Duration::from_secs(30);
 /// How long a statement waits for another connection's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -31,8 +36,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// every record, and optionally its local one (`database/local.db`) for `lxd sql local`.
 ///
 /// Both are sqlite files in WAL mode with foreign keys on. Each [`ClusterStore::apply`] batch
-/// is one `BEGIN IMMEDIATE` transaction; each read runs in one read transaction, so it sees a
-/// consistent state.
+/// is one `BEGIN IMMEDIATE` transaction; each read is a single statement or runs in one read
+/// transaction, so it sees a consistent state.
 #[derive(Debug)]
 pub struct SqliteStore {
     global: SqlitePool,
@@ -41,7 +46,11 @@ pub struct SqliteStore {
 }
 
 /// Creates `path`'s directory (0700, as LXD's `database` directory) and opens a pool on it.
-async fn open_pool(path: &Path, connections: u32) -> Result<SqlitePool, Error> {
+async fn open_pool(
+    path: &Path,
+    connections: u32,
+    idle: Option<Duration>,
+) -> Result<SqlitePool, Error> {
     let open_err = |reason: String| Error::Open {
         path: path.to_path_buf(),
         reason,
@@ -62,10 +71,13 @@ async fn open_pool(path: &Path, connections: u32) -> Result<SqlitePool, Error> {
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(BUSY_TIMEOUT);
-    SqlitePoolOptions::new()
+    let mut pool = SqlitePoolOptions::new()
         .max_connections(connections)
-        .min_connections(0)
-        .connect_with(options)
+        .min_connections(0);
+    if let Some(idle) = idle {
+        pool = pool.idle_timeout(idle);
+    }
+    pool.connect_with(options)
         .await
         .map_err(|e| open_err(e.to_string()))
 }
@@ -76,8 +88,9 @@ async fn open_db(
     kind: Kind,
     target: u32,
     connections: u32,
+    idle: Option<Duration>,
 ) -> Result<SqlitePool, Error> {
-    let pool = open_pool(path, connections).await?;
+    let pool = open_pool(path, connections, idle).await?;
     let migrated = async {
         let mut conn = pool.acquire().await.map_err(|e| Error::Open {
             path: path.to_path_buf(),
@@ -111,6 +124,7 @@ impl SqliteStore {
             Kind::Global,
             schema::GLOBAL_SCHEMA_VERSION,
             GLOBAL_CONNECTIONS,
+            None,
         )
         .await?;
         Ok(SqliteStore {
@@ -132,6 +146,7 @@ impl SqliteStore {
             Kind::Local,
             schema::LOCAL_SCHEMA_VERSION,
             LOCAL_CONNECTIONS,
+            Some(LOCAL_IDLE),
         )
         .await
         {
@@ -165,7 +180,7 @@ impl SqliteStore {
             Database::Global => Kind::Global,
             Database::Local => Kind::Local,
         };
-        let pool = open_db(path.as_ref(), kind, version, 1).await?;
+        let pool = open_db(path.as_ref(), kind, version, 1, None).await?;
         pool.close().await;
         Ok(())
     }
@@ -209,6 +224,17 @@ impl SqliteStore {
                 ))
             }),
         }
+    }
+
+    /// A connection of the global database for a read that is one statement: a statement
+    /// sees one consistent state of its own, so it needs no transaction (and no `BEGIN` and
+    /// `ROLLBACK` round trips). A second statement only runs to tell which object is missing
+    /// when the first found nothing.
+    async fn conn(&self) -> StoreResult<PoolConnection<sqlx::Sqlite>> {
+        self.global
+            .acquire()
+            .await
+            .ctx(|| format!("opening a read on {}", self.global_path.display()))
     }
 
     /// A read transaction on the global database.
@@ -299,15 +325,12 @@ impl ClusterStore for SqliteStore {
     }
 
     async fn profiles(&self, project: &str) -> StoreResult<Vec<ProfileRecord>> {
-        let mut tx = self.read().await?;
-        let r = read::project::profiles(&mut tx, project, None).await;
-        finish(tx, r).await
+        read::project::profiles(&mut *self.conn().await?, project, None).await
     }
 
     async fn profile(&self, project: &str, name: &str) -> StoreResult<ProfileRecord> {
-        let mut tx = self.read().await?;
-        let r = read::project::profiles(&mut tx, project, Some(name)).await;
-        one(finish(tx, r).await?, kind::PROFILE, name)
+        let r = read::project::profiles(&mut *self.conn().await?, project, Some(name)).await;
+        one(r?, kind::PROFILE, name)
     }
 
     async fn instances(&self, project: Option<&str>) -> StoreResult<Vec<InstanceRecord>> {
@@ -315,22 +338,21 @@ impl ClusterStore for SqliteStore {
             Some(p) => read::instance::Filter::Project(p),
             None => read::instance::Filter::All,
         };
-        let mut tx = self.read().await?;
-        let r = read::instance::instances(&mut tx, filter).await;
-        finish(tx, r).await
+        read::instance::instances(&mut *self.conn().await?, filter).await
     }
 
     async fn instance(&self, project: &str, name: &str) -> StoreResult<InstanceRecord> {
-        let mut tx = self.read().await?;
-        let r =
-            read::instance::instances(&mut tx, read::instance::Filter::One(project, name)).await;
-        one(finish(tx, r).await?, kind::INSTANCE, name)
+        let filter = read::instance::Filter::One(project, name);
+        let r = read::instance::instances(&mut *self.conn().await?, filter).await;
+        one(r?, kind::INSTANCE, name)
     }
 
     async fn snapshots(&self, project: &str, instance: &str) -> StoreResult<Vec<SnapshotRecord>> {
-        let mut tx = self.read().await?;
-        let r = read::instance::snapshots(&mut tx, project, instance, None).await;
-        finish(tx, r).await
+        read::instance::snapshots(&mut *self.conn().await?, project, instance, None).await
+    }
+
+    async fn all_snapshots(&self, project: Option<&str>) -> StoreResult<Vec<SnapshotRecord>> {
+        read::instance::all_snapshots(&mut *self.conn().await?, project).await
     }
 
     async fn snapshot(
@@ -339,13 +361,9 @@ impl ClusterStore for SqliteStore {
         instance: &str,
         name: &str,
     ) -> StoreResult<SnapshotRecord> {
-        let mut tx = self.read().await?;
-        let r = read::instance::snapshots(&mut tx, project, instance, Some(name)).await;
-        one(
-            finish(tx, r).await?,
-            kind::SNAPSHOT,
-            &format!("{instance}/{name}"),
-        )
+        let r = read::instance::snapshots(&mut *self.conn().await?, project, instance, Some(name))
+            .await;
+        one(r?, kind::SNAPSHOT, &format!("{instance}/{name}"))
     }
 
     async fn images(&self, project: &str) -> StoreResult<Vec<ImageRecord>> {

@@ -1003,6 +1003,105 @@ async fn bad_values_are_refused_with_the_object_named() -> Result<()> {
 }
 
 #[tokio::test]
+async fn all_snapshots_reads_every_instance_at_once() -> Result<()> {
+    let dir = TempDir::new("allsnaps")?;
+    let store = open(&dir).await?;
+    let mut ops = vec![
+        StoreOp::CreateProject(project("p")),
+        StoreOp::CreateProfile(profile("default", "web")),
+        StoreOp::CreateProfile(profile("p", "web")),
+    ];
+    for (proj, name) in [
+        ("default", "b"),
+        ("default", "a"),
+        ("default", "c"),
+        ("p", "a"),
+    ] {
+        ops.push(StoreOp::CreateInstance(instance(proj, name, &["default"])));
+    }
+    // Created out of order: each instance's snapshots still come oldest first.
+    for (proj, inst, snap, at) in [
+        ("default", "b", "late", 1_700_000_300),
+        ("default", "b", "early", 1_700_000_100),
+        ("default", "a", "s0", 1_700_000_200),
+        ("p", "a", "other", 1_700_000_050),
+    ] {
+        ops.push(StoreOp::CreateSnapshot(snapshot(proj, inst, snap, at)));
+    }
+    store.apply(ops).await?;
+
+    let default = store.all_snapshots(Some("default")).await?;
+    let names: Vec<_> = default
+        .iter()
+        .map(|s| format!("{}/{}/{}", s.project, s.instance, s.name))
+        .collect();
+    assert_eq!(
+        names,
+        ["default/a/s0", "default/b/early", "default/b/late"],
+        "by instance, oldest first; c has none"
+    );
+    // The same records, config, devices and profiles included, as instance by instance.
+    let mut one_by_one = Vec::new();
+    for inst in ["a", "b", "c"] {
+        one_by_one.extend(store.snapshots("default", inst).await?);
+    }
+    assert_eq!(default, one_by_one);
+    assert_eq!(default[0], snapshot("default", "a", "s0", 1_700_000_200));
+
+    let all: Vec<_> = store
+        .all_snapshots(None)
+        .await?
+        .into_iter()
+        .map(|s| format!("{}/{}/{}", s.project, s.instance, s.name))
+        .collect();
+    assert_eq!(
+        all,
+        [
+            "default/a/s0",
+            "p/a/other",
+            "default/b/early",
+            "default/b/late"
+        ],
+        "by instance name, then project"
+    );
+
+    // Reads that find nothing tell a missing project from a missing instance.
+    let e = store.all_snapshots(Some("nope")).await.unwrap_err();
+    assert!(is_not_found(&e, "Project", "nope"), "{e}");
+    let e = store.instances(Some("nope")).await.unwrap_err();
+    assert!(is_not_found(&e, "Project", "nope"), "{e}");
+    let e = store.instance("nope", "a").await.unwrap_err();
+    assert!(is_not_found(&e, "Project", "nope"), "{e}");
+    let e = store.snapshots("nope", "a").await.unwrap_err();
+    assert!(is_not_found(&e, "Project", "nope"), "{e}");
+    let e = store.snapshots("default", "zz").await.unwrap_err();
+    assert!(is_not_found(&e, "Instance", "zz"), "{e}");
+    let e = store.profile("nope", "default").await.unwrap_err();
+    assert!(is_not_found(&e, "Project", "nope"), "{e}");
+    assert!(store.snapshots("default", "c").await?.is_empty());
+    assert_eq!(store.all_snapshots(Some("p")).await?.len(), 1);
+    store.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn listing_reads_many_instances() -> Result<()> {
+    // Sets of ids travel as one bound JSON array: far more than one statement's worth of
+    // literal ids still reads back whole.
+    let dir = TempDir::new("many")?;
+    let store = open(&dir).await?;
+    let want: Vec<InstanceRecord> = (0..600)
+        .map(|i| instance("default", &format!("c{i:03}"), &["default"]))
+        .collect();
+    store
+        .apply(want.iter().cloned().map(StoreOp::CreateInstance).collect())
+        .await?;
+    assert_eq!(store.instances(Some("default")).await?, want);
+    store.close().await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn rename_instance_keeps_snapshots() -> Result<()> {
     let dir = TempDir::new("rename")?;
     let store = open(&dir).await?;

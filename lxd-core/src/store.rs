@@ -598,6 +598,9 @@ pub trait ClusterStore: Send + Sync {
     async fn instance(&self, project: &str, name: &str) -> StoreResult<InstanceRecord>;
     /// Snapshots of an instance, oldest first.
     async fn snapshots(&self, project: &str, instance: &str) -> StoreResult<Vec<SnapshotRecord>>;
+    /// Snapshots of every instance of a project (of all projects with `None`), in one read:
+    /// by instance name (then project), each instance's oldest first.
+    async fn all_snapshots(&self, project: Option<&str>) -> StoreResult<Vec<SnapshotRecord>>;
     /// One snapshot.
     async fn snapshot(
         &self,

@@ -89,9 +89,20 @@ pub fn run(args: &DaemonArgs) -> Result<()> {
     setup_logging(args)?;
     let dir = crate::lxd_dir();
     // Few malloc arenas and short-lived blocking threads keep the daemon's memory small: every
-    // thread would otherwise get an arena of its own.
+    // thread would otherwise get an arena of its own. Freed memory goes back to the system
+    // rather than staying in the heap: fixed mmap and trim thresholds (glibc otherwise raises
+    // both after the first large block is freed, such as the 8 MiB dictionary of an xz image,
+    // and from then on keeps that much and more in the heap: 12 MB of heap instead of 4 after
+    // launching 20 containers from LXD's busybox image), no padding when the heap grows, and
+    // no fast bins (their chunks are never merged with their neighbours).
     // SAFETY: mallopt only tunes the allocator; called before any other thread exists.
-    unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MXFAST, 0);
+        libc::mallopt(libc::M_TOP_PAD, 0);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 * 1024);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(64)

@@ -1,7 +1,7 @@
 //! `/1.0/instances` (and the `/1.0/containers` alias): list, create, show, update, rename,
 //! delete, state, console and logs. Exec, files and snapshots have their own modules.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use lxd_core::store::{InstanceRecord, SnapshotRecord};
 use lxd_core::{CreateInstance, Instance, InstanceSource, InstanceStatus, InstanceUpdate};
 use serde_json::{json, Value};
 
-use super::util::{check_etag, list, task, to_value, ts, url};
+use super::util::{check_etag, task, to_value, ts, url};
 use crate::server::reply::{etag, full};
 use crate::server::{ApiError, ApiState, NewOp, Reply, Req};
 use crate::types::{self, StatusCode, Timestamp};
@@ -98,10 +98,15 @@ pub async fn state_of(
 
 /// The `state` object from a runtime handle.
 pub async fn state_from(c: &lxd_core::Container) -> Result<types::InstanceState, ApiError> {
-    let s = c.state().await?;
+    Ok(state_json(c, c.state().await?))
+}
+
+/// The `state` object of a runtime state; the interfaces are read from the container's
+/// namespace here.
+fn state_json(c: &lxd_core::Container, s: lxd_core::InstanceState) -> types::InstanceState {
     let running = s.status != InstanceStatus::Stopped;
     let pid = s.pid.unwrap_or(0);
-    Ok(types::InstanceState {
+    types::InstanceState {
         status: s.status.to_string(),
         status_code: status_code(s.status),
         disk: BTreeMap::new(),
@@ -117,7 +122,7 @@ pub async fn state_from(c: &lxd_core::Container) -> Result<types::InstanceState,
         cpu: types::InstanceStateCPU {
             usage: s.cpu_usage_ns.unwrap_or(0) as i64,
         },
-    })
+    }
 }
 
 fn snapshot_json(
@@ -148,16 +153,18 @@ pub async fn snapshots_of(
     rec: &InstanceRecord,
 ) -> Result<Vec<types::InstanceSnapshot>, ApiError> {
     let profiles = st.lxd.store().profiles(&rec.project).await?;
-    snapshots_with(st, rec, &profiles).await
+    let snaps = st.lxd.store().snapshots(&rec.project, &rec.name).await?;
+    snapshots_with(rec, snaps, &profiles)
 }
 
-async fn snapshots_with(
-    st: &ApiState,
+/// The snapshot records of an instance as LXD sends them.
+fn snapshots_with(
     rec: &InstanceRecord,
+    snaps: Vec<SnapshotRecord>,
     profiles: &[lxd_core::store::ProfileRecord],
 ) -> Result<Vec<types::InstanceSnapshot>, ApiError> {
     let mut out = Vec::new();
-    for s in st.lxd.store().snapshots(&rec.project, &rec.name).await? {
+    for s in snaps {
         let as_inst = InstanceRecord {
             config: s.config.clone(),
             devices: s.devices.clone(),
@@ -177,21 +184,28 @@ pub async fn instance_json(
     full: bool,
 ) -> Result<types::InstanceFull, ApiError> {
     let profiles = st.lxd.store().profiles(&rec.project).await?;
-    instance_json_with(st, rec, full, &profiles).await
+    let snaps = if full {
+        Some(st.lxd.store().snapshots(&rec.project, &rec.name).await?)
+    } else {
+        None
+    };
+    instance_json_with(st, rec, snaps, &profiles).await
 }
 
-/// [`instance_json`] with the project's profiles already loaded.
+/// [`instance_json`] with the project's profiles already loaded; the full object (state and
+/// snapshots) when the instance's snapshot records are given.
 async fn instance_json_with(
     st: &ApiState,
     rec: &InstanceRecord,
-    full: bool,
+    snaps: Option<Vec<SnapshotRecord>>,
     profiles: &[lxd_core::store::ProfileRecord],
 ) -> Result<types::InstanceFull, ApiError> {
     let (expanded_config, expanded_devices) = lxd_core::Lxd::expand_with(rec, profiles)?;
     let c = st
         .lxd
         .container_of(rec, expanded_config.clone(), &expanded_devices)?;
-    let state = state_from(&c).await?;
+    let s = c.state().await?;
+    let (status, status_code) = (s.status.to_string(), status_code(s.status));
     let mut inst = types::InstanceFull {
         architecture: rec.architecture.clone(),
         config: rec.config.clone(),
@@ -204,19 +218,20 @@ async fn instance_json_with(
         expanded_config,
         expanded_devices,
         name: rec.name.clone(),
-        status: state.status.clone(),
-        status_code: state.status_code,
+        status,
+        status_code,
         last_used_at: last_used(rec.last_used_at),
         location: "none".into(),
         r#type: "container".into(),
         project: rec.project.clone(),
         ..Default::default()
     };
-    if full {
+    if let Some(snaps) = snaps {
         inst.backups = None;
-        let snaps = snapshots_with(st, rec, profiles).await?;
+        let snaps = snapshots_with(rec, snaps, profiles)?;
         inst.snapshots = (!snaps.is_empty()).then_some(snaps);
-        inst.state = Some(state);
+        // Only the full object carries the state, and only it needs the interfaces.
+        inst.state = Some(state_json(&c, s));
     }
     Ok(inst)
 }
@@ -233,53 +248,109 @@ fn writable(rec: &InstanceRecord) -> Value {
     })
 }
 
+/// Snapshot records grouped by (project, instance), each group oldest first.
+fn by_instance(snaps: Vec<SnapshotRecord>) -> HashMap<(String, String), Vec<SnapshotRecord>> {
+    let mut out: HashMap<_, Vec<_>> = HashMap::new();
+    for s in snaps {
+        out.entry((s.project.clone(), s.instance.clone()))
+            .or_default()
+            .push(s);
+    }
+    out
+}
+
+/// `GET /1.0/instances`: URLs, the objects (recursion 1), or the full objects with state and
+/// snapshots (recursion 2).
+async fn list_instances(
+    st: Arc<ApiState>,
+    req: &Req,
+    project: &str,
+    kind: &str,
+) -> Result<Reply, ApiError> {
+    let all = req.query.get("all-projects").is_some_and(|v| v == "true");
+    let scope = if all { None } else { Some(project) };
+    let recursion = req.recursion();
+    let full = recursion >= 2;
+    let store = st.lxd.store();
+    // What the objects need is read at once: the instances, the project's profiles and, for
+    // full objects, the snapshots of every instance (one read, not one per instance).
+    let (recs, own_profiles, snaps) = tokio::join!(
+        store.instances(scope),
+        async {
+            if recursion > 0 && !all {
+                store.profiles(project).await.map(Some)
+            } else {
+                Ok(None)
+            }
+        },
+        async {
+            if full {
+                store.all_snapshots(scope).await.map(Some)
+            } else {
+                Ok(None)
+            }
+        },
+    );
+    let (recs, own_profiles, snaps) = (recs?, own_profiles?, snaps?);
+    if recursion == 0 {
+        let urls: Vec<String> = recs
+            .iter()
+            .map(|r| url(&format!("/1.0/{kind}/{}", r.name), &r.project))
+            .collect();
+        return Ok(Reply::Sync(to_value(&urls)?));
+    }
+    let mut profiles = HashMap::new();
+    if let Some(p) = own_profiles {
+        profiles.insert(project.to_string(), Arc::new(p));
+    }
+    for r in &recs {
+        if !profiles.contains_key(&r.project) {
+            profiles.insert(
+                r.project.clone(),
+                Arc::new(store.profiles(&r.project).await?),
+            );
+        }
+    }
+    let mut snaps = snaps.map(by_instance);
+    // Every instance's state is a round trip to its monitor and a read of its interfaces:
+    // one task each, so the monitors answer at once and the reads spread over the runtime's
+    // threads.
+    let tasks: Vec<_> = recs
+        .into_iter()
+        .map(|r| {
+            let st = st.clone();
+            let profiles = profiles[&r.project].clone();
+            let snaps = snaps.as_mut().map(|s| {
+                s.remove(&(r.project.clone(), r.name.clone()))
+                    .unwrap_or_default()
+            });
+            tokio::spawn(async move { instance_json_with(&st, &r, snaps, &profiles).await })
+        })
+        .collect();
+    let mut objs = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        let inst = task
+            .await
+            .map_err(|e| ApiError::internal(format!("listing instances: {e}")))?;
+        let mut v = to_value(&inst?)?;
+        if !full {
+            if let Some(o) = v.as_object_mut() {
+                o.remove("state");
+                o.remove("snapshots");
+                o.remove("backups");
+            }
+        }
+        objs.push(v);
+    }
+    // The objects are JSON already: no second conversion of the whole list.
+    Ok(Reply::Sync(Value::Array(objs)))
+}
+
 /// `GET|POST /1.0/instances`.
 pub async fn collection(st: Arc<ApiState>, req: Req, kind: &str) -> Result<Reply, ApiError> {
     let project = req.project();
     match req.method {
-        Method::GET => {
-            let all = req.query.get("all-projects").is_some_and(|v| v == "true");
-            let recs = st
-                .lxd
-                .store()
-                .instances(if all { None } else { Some(&project) })
-                .await?;
-            let urls = recs
-                .iter()
-                .map(|r| url(&format!("/1.0/{kind}/{}", r.name), &r.project))
-                .collect();
-            let mut objs = Vec::new();
-            if req.recursion() > 0 {
-                let full = req.recursion() >= 2;
-                let mut profiles = std::collections::HashMap::new();
-                for r in &recs {
-                    if !profiles.contains_key(&r.project) {
-                        profiles.insert(
-                            r.project.clone(),
-                            st.lxd.store().profiles(&r.project).await?,
-                        );
-                    }
-                }
-                // Every instance's state is a round trip to its monitor: ask them all at once.
-                let all = futures_util::future::join_all(
-                    recs.iter()
-                        .map(|r| instance_json_with(&st, r, full, &profiles[&r.project])),
-                )
-                .await;
-                for inst in all {
-                    let mut v = to_value(&inst?)?;
-                    if !full {
-                        if let Some(o) = v.as_object_mut() {
-                            o.remove("state");
-                            o.remove("snapshots");
-                            o.remove("backups");
-                        }
-                    }
-                    objs.push(v);
-                }
-            }
-            list(&req, urls, || objs)
-        }
+        Method::GET => list_instances(st, &req, &project, kind).await,
         Method::POST => create(st, req, &project).await,
         _ => Err(ApiError::method_not_allowed()),
     }

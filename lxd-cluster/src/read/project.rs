@@ -1,11 +1,12 @@
 //! Reading projects and profiles.
 
 use lxd_core::store::{ProfileRecord, ProjectRecord, StoreResult};
-use sqlx::SqliteConnection;
+use sqlx::{AssertSqlSafe, SqliteConnection};
 
 use super::col;
 use crate::error::Context;
 use crate::lookup;
+use crate::packed;
 use crate::rows::{self, PROFILE_CONFIG, PROFILE_DEVICES, PROJECT_CONFIG};
 
 /// Projects (all with `None`), by name.
@@ -37,37 +38,39 @@ pub(crate) async fn projects(
         .collect()
 }
 
-/// Profiles of a project (one of them with `name`), by name.
+/// Profiles of a project (one of them with `name`), by name: one statement, each row with
+/// its config and devices packed in.
 pub(crate) async fn profiles(
     conn: &mut SqliteConnection,
     project: &str,
     name: Option<&str>,
 ) -> StoreResult<Vec<ProfileRecord>> {
-    let project_id = lookup::project(conn, project).await?;
-    let rows = sqlx::query(
-        "SELECT id, name, description FROM profiles \
-         WHERE project_id = ?1 AND (?2 IS NULL OR name = ?2) ORDER BY name",
-    )
-    .bind(project_id)
-    .bind(name)
-    .fetch_all(&mut *conn)
-    .await
-    .ctx(|| format!("reading the profiles of project {project:?}"))?;
-    let ids = rows
-        .iter()
-        .map(|r| col(r, 0, "profiles"))
-        .collect::<StoreResult<Vec<i64>>>()?;
-    let mut config = rows::load_kv(conn, PROFILE_CONFIG, &ids).await?;
-    let mut devices = rows::load_devices(conn, PROFILE_DEVICES, &ids).await?;
+    let sql = format!(
+        "SELECT pr.name, pr.description, {}, {} FROM profiles pr \
+         JOIN projects p ON p.id = pr.project_id \
+         WHERE p.name = ?1 AND (?2 IS NULL OR pr.name = ?2) ORDER BY pr.name",
+        packed::config(PROFILE_CONFIG, "pr.id"),
+        packed::devices(PROFILE_DEVICES, "pr.id"),
+    );
+    let rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(project)
+        .bind(name)
+        .fetch_all(&mut *conn)
+        .await
+        .ctx(|| format!("reading the profiles of project {project:?}"))?;
+    if rows.is_empty() {
+        // None: the project itself may be missing.
+        lookup::project(conn, project).await?;
+    }
+    let what = "profiles";
     rows.iter()
-        .zip(&ids)
-        .map(|(row, id)| {
+        .map(|row| {
             Ok(ProfileRecord {
                 project: project.to_string(),
-                name: col(row, 1, "profiles")?,
-                description: col(row, 2, "profiles")?,
-                config: config.remove(id).unwrap_or_default(),
-                devices: devices.remove(id).unwrap_or_default(),
+                name: col(row, 0, what)?,
+                description: col(row, 1, what)?,
+                config: packed::parse_config(col(row, 2, what)?, what)?,
+                devices: packed::parse_devices(col(row, 3, what)?, what)?,
             })
         })
         .collect()

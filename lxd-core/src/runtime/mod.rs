@@ -18,6 +18,7 @@ pub mod exec_client;
 pub mod idmap;
 pub(crate) mod init;
 pub mod monitor;
+mod monitor_client;
 pub mod netlink;
 pub mod netstate;
 pub(crate) mod rootfs;
@@ -645,35 +646,43 @@ impl Container {
     /// [`Instance::state`], blocking.
     pub fn state_blocking(&self) -> Result<InstanceState> {
         match self.info_blocking()? {
-            Some(i) => Ok(InstanceState {
-                status: if i.frozen {
-                    InstanceStatus::Frozen
-                } else {
-                    InstanceStatus::Running
-                },
-                pid: Some(i.init_pid),
-                processes: i.processes,
-                memory_usage: i.memory_usage,
-                memory_peak: i.memory_peak,
-                cpu_usage_ns: i.cpu_usage_ns,
-                started_at: Some(i.started_at),
-            }),
-            None => {
-                // A pid file without a monitor: is init still there?
-                let pids = std::fs::read_to_string(self.inner.paths.pid_file()).ok();
-                let init = pids
-                    .as_deref()
-                    .and_then(|s| s.split_whitespace().nth(1))
-                    .and_then(|p| p.parse::<i32>().ok());
-                if let Some(pid) = init.filter(|p| Path::new(&format!("/proc/{p}")).exists()) {
-                    let mut s = InstanceState::stopped();
-                    s.status = InstanceStatus::Error;
-                    s.pid = Some(pid);
-                    return Ok(s);
-                }
-                Ok(InstanceState::stopped())
-            }
+            Some(i) => Ok(Self::running_state(i)),
+            None => Ok(self.state_without_monitor()),
         }
+    }
+
+    /// The state of a container whose monitor answered.
+    fn running_state(i: MonitorInfo) -> InstanceState {
+        InstanceState {
+            status: if i.frozen {
+                InstanceStatus::Frozen
+            } else {
+                InstanceStatus::Running
+            },
+            pid: Some(i.init_pid),
+            processes: i.processes,
+            memory_usage: i.memory_usage,
+            memory_peak: i.memory_peak,
+            cpu_usage_ns: i.cpu_usage_ns,
+            started_at: Some(i.started_at),
+        }
+    }
+
+    /// The state of a container without a monitor: stopped, or in error when the pid file
+    /// names an init that is still there.
+    fn state_without_monitor(&self) -> InstanceState {
+        let pids = std::fs::read_to_string(self.inner.paths.pid_file()).ok();
+        let init = pids
+            .as_deref()
+            .and_then(|s| s.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<i32>().ok());
+        if let Some(pid) = init.filter(|p| Path::new(&format!("/proc/{p}")).exists()) {
+            let mut s = InstanceState::stopped();
+            s.status = InstanceStatus::Error;
+            s.pid = Some(pid);
+            return s;
+        }
+        InstanceState::stopped()
     }
 
     /// The default environment of exec, as LXD builds it.
@@ -843,7 +852,8 @@ impl Instance for Container {
     }
 
     async fn state(&self) -> Result<InstanceState> {
-        self.blocking(|c| c.state_blocking()).await
+        // No thread per call: a listing asks every monitor at once.
+        self.state_async().await
     }
 
     async fn exec(&self, cmd: ExecCommand) -> Result<ExecProcess> {

@@ -1,9 +1,18 @@
 //! The network interfaces of a running container as its init sees them, read from the host
 //! through `/proc/PID` (counters, addresses) and the container's own `/sys` (type, state,
 //! MTU, MAC), without entering its namespaces.
+//!
+//! A listing reads this for every running container, so each directory is opened once and
+//! its files are opened relative to it: one path component each, rather than a walk through
+//! `/proc/PID/root/sys/...` for every file.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use nix::fcntl::{open, openat, OFlag};
+use nix::sys::stat::Mode;
 
 /// An address of an interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,13 +65,56 @@ pub struct Interface {
     pub kind: String,
 }
 
-fn read(p: impl Into<PathBuf>) -> String {
-    std::fs::read_to_string(p.into()).unwrap_or_default()
+/// A directory whose files are read by name; reads of a directory that could not be opened,
+/// and of files that cannot be read, give the empty string.
+struct Dir(Option<OwnedFd>);
+
+impl Dir {
+    const FLAGS: OFlag = OFlag::O_PATH
+        .union(OFlag::O_DIRECTORY)
+        .union(OFlag::O_CLOEXEC);
+
+    fn open(path: &str) -> Dir {
+        let fd = open(path, Self::FLAGS, Mode::empty());
+        // SAFETY: open returned a new descriptor that nothing else owns.
+        Dir(fd.ok().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// A directory under this one (following symlinks, as sysfs's class links need).
+    fn dir(&self, name: &str) -> Dir {
+        let Some(dir) = &self.0 else {
+            return Dir(None);
+        };
+        let fd = openat(Some(dir.as_raw_fd()), name, Self::FLAGS, Mode::empty());
+        // SAFETY: openat returned a new descriptor that nothing else owns.
+        Dir(fd.ok().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    fn read(&self, name: &str) -> String {
+        let Some(dir) = &self.0 else {
+            return String::new();
+        };
+        let Ok(fd) = openat(
+            Some(dir.as_raw_fd()),
+            name,
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) else {
+            return String::new();
+        };
+        // SAFETY: openat returned a new descriptor that nothing else owns.
+        let mut f = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        let mut s = String::new();
+        match f.read_to_string(&mut s) {
+            Ok(_) => s,
+            Err(_) => String::new(),
+        }
+    }
 }
 
-fn counters(pid: i32) -> BTreeMap<String, IfCounters> {
+fn counters(net: &Dir) -> BTreeMap<String, IfCounters> {
     let mut out = BTreeMap::new();
-    for line in read(format!("/proc/{pid}/net/dev")).lines().skip(2) {
+    for line in net.read("dev").lines().skip(2) {
         let Some((name, rest)) = line.split_once(':') else {
             continue;
         };
@@ -91,10 +143,10 @@ fn counters(pid: i32) -> BTreeMap<String, IfCounters> {
 }
 
 /// IPv4 addresses from `fib_trie`: `LOCAL` host entries under each interface's prefixes.
-fn ipv4(pid: i32) -> Vec<(String, IfAddress)> {
+fn ipv4(net: &Dir) -> Vec<(String, IfAddress)> {
     // /proc/PID/net/fib_trie lists prefixes and host routes but not interface names; match
     // each local address against the routes of /proc/PID/net/route to find its interface.
-    let trie = read(format!("/proc/{pid}/net/fib_trie"));
+    let trie = net.read("fib_trie");
     let mut locals = Vec::new();
     let mut last_ip = String::new();
     for line in trie.lines() {
@@ -109,7 +161,16 @@ fn ipv4(pid: i32) -> Vec<(String, IfAddress)> {
             locals.push(last_ip.clone());
         }
     }
-    let routes = read(format!("/proc/{pid}/net/route"));
+    // Loopback addresses need no route (a container with only `lo` has no other).
+    let routed = locals.iter().any(|ip| {
+        ip.parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|a| !a.is_loopback())
+    });
+    let routes = if routed {
+        net.read("route")
+    } else {
+        String::new()
+    };
     let mut out = Vec::new();
     for ip in locals {
         let addr: std::net::Ipv4Addr = match ip.parse() {
@@ -157,8 +218,8 @@ fn ipv4(pid: i32) -> Vec<(String, IfAddress)> {
     out
 }
 
-fn ipv6(pid: i32) -> Vec<(String, IfAddress)> {
-    read(format!("/proc/{pid}/net/if_inet6"))
+fn ipv6(net: &Dir) -> Vec<(String, IfAddress)> {
+    net.read("if_inet6")
         .lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
@@ -189,12 +250,13 @@ fn ipv6(pid: i32) -> Vec<(String, IfAddress)> {
 /// The interfaces of the network namespace of `pid`.
 pub fn interfaces(pid: i32) -> BTreeMap<String, Interface> {
     let mut out: BTreeMap<String, Interface> = BTreeMap::new();
-    for (name, c) in counters(pid) {
-        let sys = PathBuf::from(format!("/proc/{pid}/root/sys/class/net/{name}"));
+    let net = Dir::open(&format!("/proc/{pid}/net"));
+    let class = Dir::open(&format!("/proc/{pid}/root/sys/class/net"));
+    for (name, c) in counters(&net) {
+        let sys = class.dir(&name);
         let flags =
-            u32::from_str_radix(read(sys.join("flags")).trim().trim_start_matches("0x"), 16)
-                .unwrap_or(0);
-        let kind = match read(sys.join("type")).trim() {
+            u32::from_str_radix(sys.read("flags").trim().trim_start_matches("0x"), 16).unwrap_or(0);
+        let kind = match sys.read("type").trim() {
             "772" => "loopback",
             "776" | "778" => "point-to-point",
             _ if name == "lo" => "loopback",
@@ -205,11 +267,12 @@ pub fn interfaces(pid: i32) -> BTreeMap<String, Interface> {
             Interface {
                 addresses: Vec::new(),
                 counters: c,
-                hwaddr: read(sys.join("address")).trim().to_string(),
-                mtu: read(sys.join("mtu"))
-                    .trim()
-                    .parse()
-                    .unwrap_or(if name == "lo" { 65536 } else { 1500 }),
+                hwaddr: sys.read("address").trim().to_string(),
+                mtu: sys.read("mtu").trim().parse().unwrap_or(if name == "lo" {
+                    65536
+                } else {
+                    1500
+                }),
                 state: if flags & 1 == 1 {
                     "up".into()
                 } else {
@@ -219,7 +282,7 @@ pub fn interfaces(pid: i32) -> BTreeMap<String, Interface> {
             },
         );
     }
-    for (dev, a) in ipv4(pid).into_iter().chain(ipv6(pid)) {
+    for (dev, a) in ipv4(&net).into_iter().chain(ipv6(&net)) {
         if let Some(i) = out.get_mut(&dev) {
             i.addresses.push(a);
         }
@@ -230,4 +293,31 @@ pub fn interfaces(pid: i32) -> BTreeMap<String, Interface> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_namespace_lists_loopback() {
+        let ifs = interfaces(std::process::id() as i32);
+        let lo = ifs.get("lo").expect("lo in our own namespace");
+        assert_eq!(lo.kind, "loopback");
+        assert!(lo.hwaddr.is_empty(), "{lo:?}");
+        assert!(lo.mtu > 0, "{lo:?}");
+        // Every IPv4 address found its interface: loopback ones on lo, the others through the
+        // routes.
+        for (name, i) in &ifs {
+            for a in i.addresses.iter().filter(|a| a.family == "inet") {
+                let ip: std::net::Ipv4Addr = a.address.parse().expect("IPv4");
+                assert_eq!(ip.is_loopback(), name == "lo", "{name}: {a:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn missing_process_has_no_interfaces() {
+        assert!(interfaces(i32::MAX).is_empty());
+    }
 }

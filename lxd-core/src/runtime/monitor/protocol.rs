@@ -12,7 +12,7 @@ use crate::runtime::idmap::IdmapSet;
 use crate::runtime::sys;
 
 /// The largest message either side accepts.
-const MAX_MESSAGE: usize = 1 << 20;
+pub(crate) const MAX_MESSAGE: usize = 1 << 20;
 
 /// A request to a monitor.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -178,11 +178,23 @@ pub enum ProtocolError {
     Bad(String),
 }
 
+/// One message as it goes on the wire: its length (little-endian `u32`), then its JSON.
+pub(crate) fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, ProtocolError> {
+    let mut data = vec![0u8; 4];
+    serde_json::to_writer(&mut data, msg).map_err(|e| ProtocolError::Bad(e.to_string()))?;
+    let len = (data.len() - 4) as u32;
+    data[..4].copy_from_slice(&len.to_le_bytes());
+    Ok(data)
+}
+
+/// The JSON body of one message (after its length).
+pub(crate) fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ProtocolError> {
+    serde_json::from_slice(body).map_err(|e| ProtocolError::Bad(e.to_string()))
+}
+
 /// Writes one message with descriptors attached.
 pub fn send<T: Serialize>(sock: &UnixStream, msg: &T, fds: &[RawFd]) -> Result<(), ProtocolError> {
-    let body = serde_json::to_vec(msg).map_err(|e| ProtocolError::Bad(e.to_string()))?;
-    let mut data = (body.len() as u32).to_le_bytes().to_vec();
-    data.extend_from_slice(&body);
+    let data = encode(msg)?;
     sys::send_with_fds(sock.as_fd(), &data, fds)?;
     Ok(())
 }
@@ -200,8 +212,7 @@ pub fn recv<T: for<'de> Deserialize<'de>>(
     }
     let mut body = vec![0u8; len];
     read_exact(sock, &mut body, &mut fds)?;
-    let msg = serde_json::from_slice(&body).map_err(|e| ProtocolError::Bad(e.to_string()))?;
-    Ok((msg, fds))
+    Ok((decode(&body)?, fds))
 }
 
 fn read_exact(
