@@ -13,20 +13,15 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::Criterion;
-use lxd_core::image::{busybox, debian, ImageFiles};
+use lxd_core::image::{busybox, debian};
 use lxd_core::store::{ClusterStore, ConfigMap, StoreOp};
-use lxd_core::{CreateInstance, InstanceSource, Lxd, LxdConfig};
+use lxd_core::{Lxd, LxdConfig};
 
-fn block<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio")
-        .block_on(f)
-}
+mod common;
+use common::block;
 
 fn run(cmd: &str, args: &[&str]) {
     let st = Command::new(cmd).args(args).status().expect(cmd);
@@ -133,49 +128,6 @@ impl Site {
     fn lxd(&self) -> &Lxd {
         self.lxd.as_ref().unwrap()
     }
-
-    fn import(&self, file: &Path, alias: &str) {
-        let copy = self.dir.join(format!("upload-{alias}"));
-        std::fs::copy(file, &copy).unwrap();
-        block(self.lxd().import_image(
-            "default",
-            ImageFiles::Unified(copy),
-            alias,
-            false,
-            ConfigMap::new(),
-            vec![alias.into()],
-        ))
-        .expect("import");
-    }
-
-    fn create(&self, name: &str, image: &str) -> Duration {
-        let t = Instant::now();
-        block(self.lxd().create_instance(CreateInstance::new(
-            name,
-            InstanceSource::Image(image.into()),
-        )))
-        .expect("create");
-        t.elapsed()
-    }
-
-    fn snapshot(&self, name: &str, snap: &str) -> Duration {
-        let t = Instant::now();
-        block(self.lxd().snapshot_instance("default", name, snap)).expect("snapshot");
-        t.elapsed()
-    }
-
-    fn copy(&self, src: &str, dst: &str) -> Duration {
-        let t = Instant::now();
-        block(self.lxd().copy_instance("default", src, dst, false)).expect("copy");
-        t.elapsed()
-    }
-
-    /// A copy without the snapshots (`lxc copy --instance-only`): a clone on zfs.
-    fn copy_instance_only(&self, src: &str, dst: &str) -> Duration {
-        let t = Instant::now();
-        block(self.lxd().copy_instance("default", src, dst, true)).expect("copy");
-        t.elapsed()
-    }
 }
 
 impl Drop for Site {
@@ -219,30 +171,32 @@ fn ops<'a>(site: &'a Site, image: &'a str) -> Vec<(String, Op<'a>)> {
     // Snapshots accumulate on one instance; copies are made of another that has exactly one
     // snapshot (what LXD's anchor measures: a source with one snapshot).
     let snap_src = format!("{image}-snapsrc");
-    site.create(&snap_src, image);
+    common::create(site.lxd(), &snap_src, image);
     let copy_src = format!("{image}-copysrc");
-    site.create(&copy_src, image);
-    site.snapshot(&copy_src, "snap0");
+    common::create(site.lxd(), &copy_src, image);
+    common::snapshot(site.lxd(), &copy_src, "snap0");
     let k = site.kind;
     vec![
         (
             format!("snapshot {image} {k}"),
-            Box::new(move |i| site.snapshot(&snap_src, &format!("s{i}"))) as Op<'a>,
+            Box::new(move |i| common::snapshot(site.lxd(), &snap_src, &format!("s{i}"))) as Op<'a>,
         ),
         (
             format!("copy {image} (with 1 snapshot) {k}"),
             Box::new({
                 let copy_src = copy_src.clone();
-                move |i| site.copy(&copy_src, &format!("{image}-copy{i}"))
+                move |i| common::copy(site.lxd(), &copy_src, &format!("{image}-copy{i}"))
             }),
         ),
         (
             format!("copy {image} (instance only) {k}"),
-            Box::new(move |i| site.copy_instance_only(&copy_src, &format!("{image}-only{i}"))),
+            Box::new(move |i| {
+                common::copy_instance_only(site.lxd(), &copy_src, &format!("{image}-only{i}"))
+            }),
         ),
         (
             format!("new instance of {image} (image on pool) {k}"),
-            Box::new(move |i| site.create(&format!("{image}-new{i}"), image)),
+            Box::new(move |i| common::create(site.lxd(), &format!("{image}-new{i}"), image)),
         ),
     ]
 }
@@ -271,14 +225,14 @@ fn main() {
         .then(|| lxd_storage::zfs::FuseDaemon::ensure().expect("zfs (apt-get install zfs-fuse)"));
     for kind in kinds {
         let site = Site::new(&work, kind);
-        site.import(&bb, "busybox");
+        common::import(site.lxd(), &site.dir, &bb, "busybox");
         let mut images = vec!["busybox"];
         if let Some(d) = &deb {
-            site.import(d, "debian");
+            common::import(site.lxd(), &site.dir, d, "debian");
             images.push("debian");
         }
         for image in images {
-            let first = site.create(&format!("{image}-first"), image);
+            let first = common::create(site.lxd(), &format!("{image}-first"), image);
             println!(
                 "first instance of {image} (unpacks the image) {kind}\t{:.1}",
                 first.as_secs_f64() * 1e3

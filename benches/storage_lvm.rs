@@ -15,20 +15,15 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::Criterion;
-use lxd_core::image::{busybox, ImageFiles};
+use lxd_core::image::busybox;
 use lxd_core::store::{ClusterStore, ConfigMap, StoreOp};
-use lxd_core::{CreateInstance, InstanceSource, Lxd, LxdConfig};
+use lxd_core::{Lxd, LxdConfig};
 
-fn block<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio")
-        .block_on(f)
-}
+mod common;
+use common::block;
 
 /// A data directory with one pool of a kind.
 struct Site {
@@ -104,48 +99,6 @@ impl Site {
     fn lxd(&self) -> &Lxd {
         self.lxd.as_ref().unwrap()
     }
-
-    fn import(&self, file: &Path, alias: &str) {
-        let copy = self.dir.join(format!("upload-{alias}"));
-        std::fs::copy(file, &copy).unwrap();
-        block(self.lxd().import_image(
-            "default",
-            ImageFiles::Unified(copy),
-            alias,
-            false,
-            ConfigMap::new(),
-            vec![alias.into()],
-        ))
-        .expect("import");
-    }
-
-    fn create(&self, name: &str, image: &str) -> Duration {
-        let t = Instant::now();
-        block(self.lxd().create_instance(CreateInstance::new(
-            name,
-            InstanceSource::Image(image.into()),
-        )))
-        .expect("create");
-        t.elapsed()
-    }
-
-    fn snapshot(&self, name: &str, snap: &str) -> Duration {
-        let t = Instant::now();
-        block(self.lxd().snapshot_instance("default", name, snap)).expect("snapshot");
-        t.elapsed()
-    }
-
-    fn copy(&self, src: &str, dst: &str) -> Duration {
-        let t = Instant::now();
-        block(self.lxd().copy_instance("default", src, dst, false)).expect("copy");
-        t.elapsed()
-    }
-
-    fn restore(&self, name: &str, snap: &str) -> Duration {
-        let t = Instant::now();
-        block(self.lxd().restore_instance("default", name, snap)).expect("restore");
-        t.elapsed()
-    }
 }
 
 impl Drop for Site {
@@ -179,27 +132,27 @@ fn ops<'a>(site: &'a Site, image: &'a str) -> Vec<(String, Op<'a>)> {
     // As benches/storage.rs: snapshots accumulate on one instance; copies are made of one
     // with exactly one snapshot; restores go back to that snapshot.
     let snap_src = format!("{image}-snapsrc");
-    site.create(&snap_src, image);
+    common::create(site.lxd(), &snap_src, image);
     let copy_src = format!("{image}-copysrc");
-    site.create(&copy_src, image);
-    site.snapshot(&copy_src, "snap0");
+    common::create(site.lxd(), &copy_src, image);
+    common::snapshot(site.lxd(), &copy_src, "snap0");
     let k = site.kind.clone();
     vec![
         (
             format!("snapshot {image} {k}"),
-            Box::new(move |i| site.snapshot(&snap_src, &format!("s{i}"))) as Op<'a>,
+            Box::new(move |i| common::snapshot(site.lxd(), &snap_src, &format!("s{i}"))) as Op<'a>,
         ),
         (
             format!("copy {image} (with 1 snapshot) {k}"),
-            Box::new(move |i| site.copy(&copy_src, &format!("{image}-copy{i}"))),
+            Box::new(move |i| common::copy(site.lxd(), &copy_src, &format!("{image}-copy{i}"))),
         ),
         (
             format!("new instance of {image} (image on pool) {k}"),
-            Box::new(move |i| site.create(&format!("{image}-new{i}"), image)),
+            Box::new(move |i| common::create(site.lxd(), &format!("{image}-new{i}"), image)),
         ),
         (
             format!("restore {image} to its snapshot {k}"),
-            Box::new(move |_| site.restore(&format!("{image}-copysrc"), "snap0")),
+            Box::new(move |_| common::restore(site.lxd(), &format!("{image}-copysrc"), "snap0")),
         ),
     ]
 }
@@ -236,14 +189,14 @@ fn main() {
         .configure_from_args();
     for kind in &kinds {
         let site = Site::new(&work, kind);
-        site.import(&bb, "busybox");
+        common::import(site.lxd(), &site.dir, &bb, "busybox");
         let mut images = vec![("busybox", runs.unwrap_or(5))];
         if let Some(d) = &debian {
-            site.import(d, "debian");
+            common::import(site.lxd(), &site.dir, d, "debian");
             images.push(("debian", runs.unwrap_or(3)));
         }
         for (image, n) in images {
-            let first = site.create(&format!("{image}-first"), image);
+            let first = common::create(site.lxd(), &format!("{image}-first"), image);
             println!(
                 "first instance of {image} (unpacks the image) {kind}\t{:.1}\t1",
                 first.as_secs_f64() * 1e3

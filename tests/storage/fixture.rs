@@ -205,19 +205,9 @@ impl Site {
     }
 }
 
-/// Gives the default profile a root disk on `pool`.
-pub async fn set_root_pool(lxd: &Lxd, pool: &str) {
-    let mut prof = lxd.store().profile("default", "default").await.unwrap();
-    let mut root = ConfigMap::new();
-    root.insert("type".into(), "disk".into());
-    root.insert("path".into(), "/".into());
-    root.insert("pool".into(), pool.into());
-    prof.devices.insert("root".into(), root);
-    lxd.store()
-        .apply(vec![StoreOp::UpdateProfile(prof)])
-        .await
-        .unwrap();
-}
+#[path = "../common/profile.rs"]
+mod profile;
+pub use profile::set_root_pool;
 
 impl Drop for Site {
     fn drop(&mut self) {

@@ -50,6 +50,9 @@ pub struct Lxd {
     store: Arc<dyn ClusterStore>,
     runtime: Runtime,
     drivers: HashMap<&'static str, Arc<dyn StorageDriver>>,
+    /// The drivers that can work on this host, probed once on first use (the probes run
+    /// the drivers' tools; `GET /1.0`, which every client command sends, reads this).
+    available: std::sync::OnceLock<Vec<&'static str>>,
     pools: RwLock<HashMap<String, Arc<Pool>>>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     net_drivers: HashMap<&'static str, Arc<dyn NetworkDriver>>,
@@ -76,6 +79,7 @@ impl Lxd {
             store,
             runtime,
             drivers,
+            available: std::sync::OnceLock::new(),
             pools: RwLock::new(HashMap::new()),
             locks: Mutex::new(HashMap::new()),
             net_drivers: HashMap::new(),
@@ -133,16 +137,21 @@ impl Lxd {
     }
 
     /// Names of the storage drivers that can work on this host (see
-    /// [`StorageDriver::check_available`]).
+    /// [`StorageDriver::check_available`]), as probed on the first call. Creating a pool
+    /// probes its driver again, so a tool installed later is not refused.
     pub fn driver_names(&self) -> Vec<&'static str> {
-        let mut v: Vec<&'static str> = self
-            .drivers
-            .iter()
-            .filter(|(_, d)| d.check_available().is_ok())
-            .map(|(n, _)| *n)
-            .collect();
-        v.sort_unstable();
-        v
+        self.available
+            .get_or_init(|| {
+                let mut v: Vec<&'static str> = self
+                    .drivers
+                    .iter()
+                    .filter(|(_, d)| d.check_available().is_ok())
+                    .map(|(n, _)| *n)
+                    .collect();
+                v.sort_unstable();
+                v
+            })
+            .clone()
     }
 
     /// An open pool.

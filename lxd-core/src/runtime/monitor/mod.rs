@@ -39,6 +39,9 @@ use super::shift::{shift_tree, Direction};
 use super::spec::{ContainerSpec, IdmapMode, SpecNic};
 use super::sys;
 
+/// How often a pending clean shutdown repeats the halt signal.
+const HALT_RESEND: Duration = Duration::from_secs(1);
+
 /// Largest console log kept; when it grows past this, the older half is dropped.
 const CONSOLE_LOG_MAX: u64 = 1 << 20;
 
@@ -256,6 +259,9 @@ struct Monitor {
     execs: HashMap<Pid, ExecProc>,
     waiters: Vec<(Waiter, UnixStream)>,
     deadline: Option<Instant>,
+    /// When a pending clean shutdown sends the halt signal again: an init that had not yet
+    /// installed its handler when the first one came (just after start) ignores it.
+    halt_resend: Option<Instant>,
     killed: bool,
     last_state_idmap: Option<String>,
 }
@@ -522,6 +528,7 @@ impl Monitor {
             execs: HashMap::new(),
             waiters: Vec::new(),
             deadline: None,
+            halt_resend: None,
             killed: false,
             last_state_idmap: None,
         };
@@ -655,6 +662,7 @@ impl Monitor {
         self.ns = ns;
         self.killed = false;
         self.deadline = None;
+        self.halt_resend = None;
         if last_state.is_some() {
             self.spec.disk_idmap = match last_state.as_deref() {
                 Some("[]") => IdmapSet::privileged(),
@@ -667,7 +675,11 @@ impl Monitor {
 
     fn run(&mut self) {
         loop {
-            let timeout = match self.deadline {
+            let wake = match (self.deadline, self.halt_resend) {
+                (Some(d), Some(r)) => Some(d.min(r)),
+                (d, r) => d.or(r),
+            };
+            let timeout = match wake {
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     PollTimeout::try_from(left.as_millis().min(60_000) as i32)
@@ -755,7 +767,16 @@ impl Monitor {
             if self.deadline.is_some_and(|d| Instant::now() >= d) {
                 log!("{}: shutdown timed out, killing", self.spec.name);
                 self.deadline = None;
+                self.halt_resend = None;
                 self.force_kill();
+            } else if self.halt_resend.is_some_and(|r| Instant::now() >= r) {
+                self.halt_resend = None;
+                if self.deadline.is_some() && !self.killed {
+                    let sig = Signal::try_from(self.spec.halt_signal).unwrap_or(Signal::SIGPWR);
+                    if kill(self.init_pid, sig).is_ok() {
+                        self.halt_resend = Some(Instant::now() + HALT_RESEND);
+                    }
+                }
             }
         }
     }
@@ -1005,6 +1026,7 @@ impl Monitor {
                 }
                 let d = Instant::now() + Duration::from_millis(timeout_ms);
                 self.deadline = Some(self.deadline.map_or(d, |old| old.min(d)));
+                self.halt_resend = Some(Instant::now() + HALT_RESEND);
                 self.waiters.push((Waiter::Stop, conn));
             }
             Request::Exec(req) => {
